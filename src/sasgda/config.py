@@ -1,0 +1,291 @@
+"""Typed configuration: one frozen dataclass per stage, loaded from YAML, overridden by ``--set``.
+
+Every constant of the method lives here with its default and a comment saying what it does;
+the resolved config is saved as ``config.yaml`` in the run directory. Unknown keys are errors,
+so a typo in a YAML file or a ``--set`` never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Loading, preprocessing, windowing and the train/val/test protocol (design.md section 3)."""
+
+    dataset: str = "simulated"  # a name from `sasgda datasets`
+    protocol: str = "intra-subject"  # intra-subject | cross-session | cross-subject
+    window_ms: float = 200.0  # window length
+    step_ms: float = 50.0  # hop between consecutive windows
+    include_rest: bool = False  # keep rest (label 0) windows as a class
+    bandpass_hz: tuple[float, ...] | None = None  # (low, high); None = dataset default, () = off
+    notch_hz: float | None = None  # mains notch; None = dataset default, 0 = off
+    val_fraction: float = 0.2  # tail of each training segment held out for early stopping
+    test_repetitions: tuple[int, ...] | None = None  # None = dataset default (NinaPro: 2, 5)
+    # The built-in simulated dataset (used when dataset = simulated).
+    sim_subjects: int = 4
+    sim_chans: int = 8
+    sim_fs_hz: float = 200.0
+    sim_gestures: int = 8
+    sim_repetitions: int = 6
+    sim_rep_seconds: float = 4.0
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """The one supervised trainer, shared by the task-aware classifier and downstream models."""
+
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    patience: int = 12  # early stopping: epochs without a better validation accuracy
+    warmup_epochs: int = 2  # linear warm-up, then cosine decay to zero
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The task-aware classifier whose penultimate features condition the generator."""
+
+    backbone: str = "cnn"
+    feat_dim: int = 128  # D, the semantic feature size
+    dropout: float = 0.3
+    train: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """SRG: the conditional 1D diffusion model and its training (design.md section 4)."""
+
+    condition: str = "semantic"  # semantic | label
+    base_channels: int = 64
+    channel_mults: tuple[int, ...] = (1, 2, 4)
+    n_cond_tokens: int = 4  # the feature is projected to this many cross-attention tokens
+    n_heads: int = 4
+    cond_dropout: float = 0.1  # probability of replacing the condition with the learned null
+    num_train_timesteps: int = 1000  # T
+    beta_schedule: str = "squaredcos_cap_v2"  # cosine schedule
+    lambda_fourier: float = 0.1  # weight of the FFT real/imaginary L1 term
+    steps: int = 3000  # optimiser steps
+    batch_size: int = 128
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 500  # steps between resumable checkpoints
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Offline generation of synthetic windows."""
+
+    ratio: float = 2.0  # synthetic windows per real training window
+    steps: int = 50  # sampler steps
+    solver: str = "ddim"  # ddim | dpm (multistep DPM-Solver++)
+    eta: float = 0.0  # DDIM stochasticity
+    guidance_scale: float = 1.0  # classifier-free guidance; 1.0 = off
+    batch_size: int = 256
+    balanced: bool = True  # the same number of windows for every class
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """GMSS and SASS condition sampling (design.md section 5)."""
+
+    gmss_scale: float = 1.0  # scales the Gaussian's spread when drawing conditions
+    oversample: int = 4  # SASS draws this many candidates per condition it keeps
+    k: int = 5  # neighbours for the rarity balls and the sparsity potential
+    iters: int = 20  # gradient refinement steps
+    epsilon: float = 0.05  # refinement step size
+    lambda_s: float = 1.0  # sparsity potential weight
+    lambda_d: float = 1.0  # diversity potential weight
+    lambda_f: float = 1.0  # fidelity potential weight
+    bandwidth: float = 1.0  # h of the diversity kernel, in standardised feature units
+    chi2_quantile: float = 0.99  # q: the fidelity potential starts beyond this Mahalanobis radius
+    confidence: float = 0.15  # minimum classifier probability of the intended class
+    max_rounds: int = 5  # redraw rounds to fill the quota after confidence filtering
+
+
+@dataclass(frozen=True)
+class DownstreamConfig:
+    """Downstream classifiers trained on real (+ synthetic) windows."""
+
+    backbone: str = "cnn"  # cnn | crossformer | tdct | stcnet
+    augment: str = "none"  # none | a classic augmentation | real | label | gmss | sass
+    synthetic_ratio: float = 2.0  # extra windows per real training window
+    train: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Generation-quality metrics with a fixed evaluator network (design.md section 6)."""
+
+    k: int = 5  # neighbours for AvgKNN, rarity and PRDC
+    evaluator_backbone: str = "cnn"
+    train: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs; saved resolved as ``config.yaml`` in the run directory."""
+
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    data: DataConfig = field(default_factory=DataConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+
+# --- building dataclasses from plain dicts -------------------------------------------------------
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a field's type annotation, converting lists to tuples."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(annotation, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        item_type = args[0] if args else Any
+        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a nested dict; unknown keys are an error naming the key."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key {unknown[0]!r} (valid keys: {', '.join(sorted(names))})"
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A dataclass as a nested dict of YAML-friendly values (tuples become lists)."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(cfg)
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``override`` into a copy of ``base``."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn ``section.key=value`` into a nested dict; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ValueError(f"--set {text!r}: expected section.key=value")
+    dotted, raw = text.split("=", 1)
+    keys = [k for k in dotted.strip().split(".") if k]
+    if not keys:
+        raise ValueError(f"--set {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ValueError(f"--set {text!r}: value is not valid YAML ({err})") from None
+    nested: dict[str, Any] = {keys[-1]: value}
+    for key in reversed(keys[:-1]):
+        nested = {key: nested}
+    return nested
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict (empty file = empty dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config file not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of sections at the top level")
+    return values
+
+
+def build_config(
+    files: list[str | Path] = (),
+    overrides: list[str] = (),
+    base: dict[str, Any] | None = None,
+) -> Config:
+    """Resolve a :class:`Config` from a base dict, YAML files (in order) and ``--set`` strings."""
+    values: dict[str, Any] = dict(base or {})
+    for path in files:
+        values = merge(values, load_yaml(path))
+    for text in overrides:
+        values = merge(values, parse_override(text))
+    return from_dict(Config, values)
+
+
+def dump_yaml(cfg: Any) -> str:
+    """The config as YAML text (what the run directory keeps as ``config.yaml``)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def replace(cfg: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` re-exported for frozen configs."""
+    return dataclasses.replace(cfg, **changes)

@@ -1,0 +1,117 @@
+"""The run directory: where every stage reads its inputs and writes its artifacts.
+
+Layout (design.md section 2)::
+
+    run/
+      config.yaml  run_info.json            resolved config; versions, device, seed, timings
+      data/windows.npz                      x (N,C,L) float32, y, repetition, split, norm stats
+      classifier/   model.safetensors config.json metrics.jsonl
+      semantic/     features.npz
+      generator/    model.safetensors ema.safetensors config.json state.pt
+      synthetic/<strategy>.npz
+      downstream/<backbone>-<augment>/      model + metrics.json
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from sasgda.utils.io import atomic_write_text, load_json, save_json
+
+
+class RunDir:
+    """Paths of one run directory, and its ``run_info.json`` bookkeeping."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # Paths of the artifacts; each stage owns one of these.
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def run_info(self) -> Path:
+        return self.root / "run_info.json"
+
+    @property
+    def windows(self) -> Path:
+        return self.root / "data" / "windows.npz"
+
+    @property
+    def classifier(self) -> Path:
+        return self.root / "classifier"
+
+    @property
+    def features(self) -> Path:
+        return self.root / "semantic" / "features.npz"
+
+    @property
+    def generator(self) -> Path:
+        return self.root / "generator"
+
+    def generator_dir(self, condition: str) -> Path:
+        """The semantic generator lives in ``generator/``, the label baseline beside it."""
+        return self.generator if condition == "semantic" else self.root / f"generator-{condition}"
+
+    def synthetic(self, strategy: str) -> Path:
+        return self.root / "synthetic" / f"{strategy}.npz"
+
+    def downstream(self, backbone: str, augment: str) -> Path:
+        return self.root / "downstream" / f"{backbone}-{augment}"
+
+    def require(self, path: Path, stage: str) -> Path:
+        """``path`` if it exists, else an error saying which stage makes it."""
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: not found; run `sasgda {stage}` on this run first")
+        return path
+
+    # Bookkeeping.
+    def write_config(self, yaml_text: str) -> None:
+        atomic_write_text(self.config, yaml_text)
+
+    def info(self) -> dict[str, Any]:
+        return load_json(self.run_info) if self.run_info.is_file() else {}
+
+    def update_info(self, **values: Any) -> None:
+        info = self.info()
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(info.get(key), dict):
+                info[key] = {**info[key], **value}
+            else:
+                info[key] = value
+        save_json(self.run_info, info)
+
+    def record_environment(self, seed: int, device: str) -> None:
+        """Versions, device and seed: what someone needs to reproduce the numbers."""
+        import numpy
+        import scipy
+        import sklearn
+        import torch
+
+        import sasgda
+
+        self.update_info(
+            seed=seed,
+            device=device,
+            versions={
+                "sasgda": sasgda.__version__,
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "numpy": numpy.__version__,
+                "scipy": scipy.__version__,
+                "scikit-learn": sklearn.__version__,
+            },
+            platform=platform.platform(),
+        )
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Record the wall time of a stage under ``run_info.json['timings_s'][stage]``."""
+        start = time.perf_counter()
+        yield
+        self.update_info(timings_s={stage: round(time.perf_counter() - start, 3)})
