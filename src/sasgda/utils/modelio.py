@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -54,4 +54,4 @@ def load_model(
     return model.to(device)
 
 
-__all__ = ["load_model", "save_model", "save_state_dict", "load_file", "save_file"]
+__all__ = ["load_file", "load_model", "save_file", "save_model", "save_state_dict"]

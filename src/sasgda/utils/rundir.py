@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sasgda.utils.io import atomic_write_text, load_json, save_json
 

@@ -1,0 +1,17 @@
+"""Data: loaders returning `Recording`s, the dataset registry, preprocessing and windowing."""
+
+from sasgda.data.prepare import list_subjects, load_subject, prepare_windows, summarize_windows
+from sasgda.data.recording import Recording
+from sasgda.data.registry import DATASETS, DatasetInfo, describe_datasets, get_dataset
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "Recording",
+    "describe_datasets",
+    "get_dataset",
+    "list_subjects",
+    "load_subject",
+    "prepare_windows",
+    "summarize_windows",
+]

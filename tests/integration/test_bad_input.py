@@ -1,0 +1,92 @@
+"""Bad input: exit code 2, one line on stderr naming the file or value, inputs untouched."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import scipy.io
+
+from sasgda.cli import main
+from tests.conftest import write_ninapro_file
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def _prepare(capsys, data, *extra, dataset="db2", subject="1", run=None):
+    run = run or data.parent / "run"
+    code = main(["prepare", "--dataset", dataset, "--data", str(data), "--subject", subject,
+                 "--run-dir", str(run), "--quiet", *extra])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def _assert_one_line(code, err, *needles):
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.fixture
+def folder(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    return data
+
+
+def test_missing_path(capsys, folder):
+    _assert_one_line(*_prepare(capsys, folder / "nope"), "nope", "no such file")
+
+
+def test_no_file_for_the_subject(capsys, folder):
+    write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    _assert_one_line(*_prepare(capsys, folder, subject="9"), "S9_E<e>_A1.mat")
+
+
+def test_garbage_mat_file(capsys, folder):
+    (folder / "S1_E1_A1.mat").write_bytes(b"this is not a MATLAB file at all" * 10)
+    before = _digest(folder)
+    _assert_one_line(*_prepare(capsys, folder), "S1_E1_A1.mat", "not a readable MATLAB file")
+    assert _digest(folder) == before
+
+
+def test_mat_without_emg(capsys, folder):
+    scipy.io.savemat(folder / "S1_E1_A1.mat", {"restimulus": np.zeros((10, 1))})
+    _assert_one_line(*_prepare(capsys, folder), "S1_E1_A1.mat", "'emg'")
+
+
+def test_label_and_emg_lengths_differ(capsys, folder):
+    path = write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    mat = scipy.io.loadmat(path)
+    mat["restimulus"] = mat["restimulus"][:-5]
+    scipy.io.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
+    before = _digest(folder)
+    _assert_one_line(*_prepare(capsys, folder), "S1_E1_A1.mat", "labels has")
+    assert _digest(folder) == before
+
+
+def test_nan_in_emg(capsys, folder):
+    path = write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    mat = scipy.io.loadmat(path)
+    mat["emg"][100, 3] = np.inf
+    scipy.io.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
+    _assert_one_line(*_prepare(capsys, folder), "S1_E1_A1.mat", "NaN or inf", "sample 100")
+
+
+def test_channel_count_contradicts_the_dataset(capsys, folder):
+    write_ninapro_file(folder / "S1_E1_A1.mat", n_chans=10, rep_s=0.3)
+    _assert_one_line(*_prepare(capsys, folder), "S1_E1_A1.mat", "10 channels", "db2 has 12")
+
+
+def test_window_longer_than_every_segment(capsys, folder):
+    write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.1)  # 100 ms gestures, 200 ms windows
+    _assert_one_line(*_prepare(capsys, folder), "window of 400 samples", "longer than every")
+
+
+def test_unknown_dataset_and_bad_override(capsys, folder):
+    _assert_one_line(*_prepare(capsys, folder, dataset="db99"), "unknown dataset 'db99'")
+    write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    _assert_one_line(*_prepare(capsys, folder, "--set", "data.nope=1"), "unknown key 'nope'")

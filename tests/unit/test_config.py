@@ -1,0 +1,42 @@
+import pytest
+
+from sasgda.config import Config, build_config, dump_yaml, load_yaml, parse_override
+
+
+def test_defaults_round_trip_through_yaml(tmp_path):
+    cfg = build_config(overrides=["data.window_ms=100", "generator.channel_mults=[1,2]"])
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml(cfg))
+    again = build_config([path])
+    assert again == cfg
+    assert again.generator.channel_mults == (1, 2)
+    assert again.data.window_ms == 100.0
+    assert build_config() == Config()
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path):
+    with pytest.raises(ValueError, match="unknown key 'widow_ms'"):
+        build_config(overrides=["data.widow_ms=100"])
+    path = tmp_path / "bad.yaml"
+    path.write_text("nosuchsection: {a: 1}\n")
+    with pytest.raises(ValueError, match="nosuchsection"):
+        build_config([path])
+
+
+def test_wrong_type_is_an_error():
+    with pytest.raises(ValueError, match="data.include_rest"):
+        build_config(overrides=["data.include_rest=maybe"])
+    with pytest.raises(ValueError, match="generator.steps"):
+        build_config(overrides=["generator.steps=1.5"])
+
+
+def test_override_parsing():
+    assert parse_override("a.b.c=3") == {"a": {"b": {"c": 3}}}
+    assert parse_override("data.bandpass_hz=[]") == {"data": {"bandpass_hz": []}}
+    with pytest.raises(ValueError, match="section.key=value"):
+        parse_override("nonsense")
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothere.yaml"):
+        load_yaml(tmp_path / "nothere.yaml")

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import scipy.io
+
+from sasgda.config import DataConfig
+from sasgda.data import prepare_windows
+from sasgda.data.ninapro import load_ninapro
+from tests.conftest import write_ninapro_file
+
+
+def _db2_signal(t, rng):
+    """A 150 Hz tone (in band) plus 5 Hz drift and 50 Hz mains (both out of band)."""
+    chans = 12
+    tone = np.sin(2 * np.pi * 150 * t)[:, None] * np.ones(chans)
+    drift = 5 * np.sin(2 * np.pi * 5 * t)[:, None]
+    mains = 3 * np.sin(2 * np.pi * 50 * t)[:, None]
+    return tone + drift + mains + 0.01 * rng.standard_normal((len(t), chans))
+
+
+def test_db2_shaped_file_band_pass_window_length_and_split(tmp_path):
+    write_ninapro_file(
+        tmp_path / "S3_E1_A1.mat", gestures=(1, 2), rep_s=3.0, signal=_db2_signal
+    )
+    cfg = DataConfig(dataset="db2", val_fraction=0.0)
+    arrays = prepare_windows(cfg, tmp_path, 3)
+    assert arrays["x"].shape[1:] == (12, 400)  # 200 ms at 2 kHz
+    assert float(arrays["fs_hz"]) == 2000.0
+    test = arrays["split"] == "test"
+    assert sorted(np.unique(arrays["repetition"][test])) == [2, 5]
+    assert sorted(np.unique(arrays["repetition"][~test])) == [1, 3, 4, 6]
+    # Band-pass + notch: what is left of a window is the 150 Hz tone alone. Window 13 lies
+    # in the middle of the first 3 s block, clear of the narrow notch's ringing at its edges.
+    raw = prepare_windows(DataConfig(dataset="db2", bandpass_hz=(), notch_hz=0.0), tmp_path, 3)
+    x = arrays["x"][13, 0] * arrays["norm_std"][0] + arrays["norm_mean"][0]
+    spectrum = np.abs(np.fft.rfft(x))
+    freqs = np.fft.rfftfreq(400, 1 / 2000)
+    assert freqs[np.argmax(spectrum)] == 150
+    assert spectrum[freqs == 50][0] < 0.05 * spectrum.max()
+    assert spectrum[freqs == 5][0] < 0.05 * spectrum.max()
+    x_raw = raw["x"][13, 0] * raw["norm_std"][0] + raw["norm_mean"][0]
+    assert np.abs(np.fft.rfft(x_raw))[freqs == 50][0] > 0.5 * spectrum.max()
+
+
+def test_overlapping_gesture_ids_are_offset_per_exercise(tmp_path):
+    write_ninapro_file(tmp_path / "S1_E1_A1.mat", gestures=(1, 2), rep_s=0.3)
+    write_ninapro_file(tmp_path / "S1_E2_A1.mat", gestures=(1, 2, 3), rep_s=0.3)
+    recs = load_ninapro(tmp_path, "1", 2000.0)
+    assert [sorted(set(r.labels[r.labels > 0])) for r in recs] == [[1, 2], [3, 4, 5]]
+
+
+def test_falls_back_to_stimulus_and_repetition(tmp_path):
+    path = write_ninapro_file(tmp_path / "S1_E1_A1.mat", rep_s=0.3)
+    mat = scipy.io.loadmat(path)
+    scipy.io.savemat(path, {k: mat[k] for k in ("emg", "stimulus", "repetition", "frequency")})
+    recs = load_ninapro(tmp_path, "1", None)
+    assert recs[0].fs_hz == 2000.0 and set(recs[0].labels) == {0, 1, 2}
+
+
+def test_mat73_files_are_read_through_h5py(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    src = scipy.io.loadmat(write_ninapro_file(tmp_path / "v7.mat", rep_s=0.3))
+    path = tmp_path / "S1_E1_A1.mat"
+    with h5py.File(path, "w", userblock_size=512) as handle:
+        for key in ("emg", "restimulus", "rerepetition", "frequency"):
+            handle[key] = src[key].T  # MATLAB is column-major
+    with open(path, "r+b") as handle:
+        handle.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: test HDF5 schema")
+    recs = load_ninapro(tmp_path, "1", 2000.0)
+    np.testing.assert_allclose(recs[0].emg, src["emg"].astype(np.float32))
+
+
+def test_npz_format_supports_every_protocol(tmp_path):
+    from sasgda.data.simulated import simulate_subject
+
+    for subject in ("a", "b"):
+        for session in ("1", "2"):
+            rec = simulate_subject(1 if subject == "a" else 2, n_gestures=3, rep_seconds=1.0)
+            np.savez(
+                tmp_path / f"{subject}_{session}.npz",
+                emg=rec.emg, labels=rec.labels, repetitions=rec.repetitions, fs_hz=rec.fs_hz,
+            )
+    intra = prepare_windows(DataConfig(dataset="npz"), tmp_path, "a")
+    assert set(np.unique(intra["repetition"][intra["split"] == "test"])) == {2, 5}
+    cross = prepare_windows(DataConfig(dataset="npz", protocol="cross-session"), tmp_path, "a")
+    assert set(np.unique(cross["session"][cross["split"] == "test"])) == {"2"}
+    loso = prepare_windows(DataConfig(dataset="npz", protocol="cross-subject"), tmp_path, "b")
+    assert (loso["split"] == "test").sum() == len(intra["x"]) or (loso["split"] == "test").any()
+
+
+def test_protocol_the_dataset_lacks_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="no protocol 'cross-session'"):
+        prepare_windows(DataConfig(protocol="cross-session"), None, 1)
