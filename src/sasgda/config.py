@@ -105,11 +105,11 @@ class SamplingConfig:
     oversample: int = 4  # SASS draws this many candidates per condition it keeps
     k: int = 5  # neighbours for the rarity balls and the sparsity potential
     iters: int = 20  # gradient refinement steps
-    epsilon: float = 0.05  # refinement step size
+    epsilon: float = 0.05  # refinement step, in units of the class median k-NN radius
     lambda_s: float = 1.0  # sparsity potential weight
     lambda_d: float = 1.0  # diversity potential weight
     lambda_f: float = 1.0  # fidelity potential weight
-    bandwidth: float = 1.0  # h of the diversity kernel, in standardised feature units
+    bandwidth: float = 1.0  # h of the diversity kernel, in units of the class median k-NN radius
     chi2_quantile: float = 0.99  # q: the fidelity potential starts beyond this Mahalanobis radius
     confidence: float = 0.15  # minimum classifier probability of the intended class
     max_rounds: int = 5  # redraw rounds to fill the quota after confidence filtering

@@ -1,0 +1,34 @@
+"""Classic augmentation baselines and the mixing of real with extra (synthetic) windows."""
+
+from sasgda.augment.classic import (
+    CLASSIC_AUGMENTATIONS,
+    channel_rotation,
+    classic_augment,
+    jitter,
+    magnitude_warp,
+    mixup,
+    permutation,
+    scaling,
+    time_warp,
+    window_slice,
+    window_warp,
+)
+from sasgda.augment.mixing import balanced_indices, mix, n_extra, select_synthetic
+
+__all__ = [
+    "CLASSIC_AUGMENTATIONS",
+    "balanced_indices",
+    "channel_rotation",
+    "classic_augment",
+    "jitter",
+    "magnitude_warp",
+    "mix",
+    "mixup",
+    "n_extra",
+    "permutation",
+    "scaling",
+    "select_synthetic",
+    "time_warp",
+    "window_slice",
+    "window_warp",
+]
