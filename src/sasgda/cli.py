@@ -48,6 +48,65 @@ def build_parser() -> argparse.ArgumentParser:
                    help="intra-subject (default) | cross-session | cross-subject")
     _common(p)
 
+    p = sub.add_parser("train-classifier",
+                       help="train the task-aware classifier and extract semantic features")
+    p.add_argument("--run-dir", required=True, type=Path, help="a run directory after prepare")
+    p.add_argument("--backbone", default=None, help="classifier backbone (default cnn)")
+    _common(p)
+
+    p = sub.add_parser("train-downstream", help="train and test a downstream classifier")
+    p.add_argument("--run-dir", required=True, type=Path, help="a run directory after prepare")
+    p.add_argument("--backbone", default=None, help="cnn | crossformer | tdct | stcnet")
+    p.add_argument("--augment", default=None,
+                   help="none | a classic augmentation | real | label | gmss | sass")
+    p.add_argument("--ratio", type=float, default=None,
+                   help="extra windows per real training window (default 2.0)")
+    _common(p)
+
+    p = sub.add_parser("train-generator", help="train the conditional diffusion model (SRG)")
+    p.add_argument("--run-dir", required=True, type=Path, help="a run directory after prepare")
+    p.add_argument("--condition", choices=("semantic", "label"), default=None,
+                   help="semantic features (SRG, default) or class labels (baseline)")
+    _common(p)
+
+    p = sub.add_parser("generate", help="generate a synthetic set")
+    p.add_argument("--run-dir", required=True, type=Path, help="a run directory")
+    p.add_argument("--strategy", required=True, choices=("real", "label", "gmss", "sass"),
+                   help="where conditions come from")
+    p.add_argument("--ratio", type=float, default=None,
+                   help="synthetic windows per real training window (default 2.0)")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps (default 50)")
+    p.add_argument("--solver", choices=("ddim", "dpm"), default=None, help="sampler (ddim)")
+    _common(p)
+
+    p = sub.add_parser("evaluate", help="generation-quality metrics of every synthetic set")
+    p.add_argument("--run-dir", required=True, type=Path, help="a run directory")
+    p.add_argument("--strategies", nargs="+", default=None,
+                   help="synthetic sets to evaluate (default: every one in the run)")
+    _common(p)
+
+    p = sub.add_parser("run", help="every stage for one subject, then the accuracy table")
+    p.add_argument("--dataset", required=True, help="a name from `sasgda datasets`")
+    p.add_argument("--data", default=None, help="folder (or file) with the dataset's files")
+    p.add_argument("--subject", required=True, help="subject id")
+    p.add_argument("--run-dir", required=True, type=Path, help="where the run's files go")
+    p.add_argument("--protocol", default=None, help="intra-subject | cross-session | ...")
+    _common(p)
+
+    p = sub.add_parser("benchmark", help="subjects x methods x backbones x seeds grid")
+    p.add_argument("--dataset", required=True, help="a name from `sasgda datasets`")
+    p.add_argument("--data", default=None, help="folder with the dataset's files")
+    p.add_argument("--subjects", required=True, help="e.g. 1-8 or 1,3,5")
+    p.add_argument("--out", required=True, type=Path, help="benchmark directory")
+    p.add_argument("--protocol", default=None, help="intra-subject | cross-session | ...")
+    p.add_argument("--methods", nargs="+", default=["none", "sass"],
+                   help="none, classic augmentations, real, label, gmss, sass")
+    p.add_argument("--backbones", nargs="+", default=["cnn"],
+                   help="cnn crossformer tdct stcnet")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="cells in parallel processes")
+    _common(p)
+
     p = sub.add_parser("demo", help="the pipeline on built-in simulated data")
     p.add_argument("--run-dir", type=Path, default=Path("runs/demo"),
                    help="where the demo's files go (default runs/demo)")
@@ -101,21 +160,115 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     pipeline.prepare(cfg, run, args.data, args.subject)
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
+def _run_setup(args: argparse.Namespace, base: dict | None = None):
+    """Config, device and run directory of a command that works on an existing run."""
     from sasgda import pipeline
     from sasgda.utils.rundir import RunDir
 
-    cfg, device = _setup(args, {"data": {"dataset": "simulated"}})
+    run = RunDir(args.run_dir)
+    run.require(run.config, "prepare")
+    cfg, device = _setup(args, base)
+    pipeline.start_run(cfg, run, str(device))
+    return cfg, device, run
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> None:
+    from sasgda import pipeline
+
+    base = {"classifier": {"backbone": args.backbone}} if args.backbone else {}
+    cfg, device, run = _run_setup(args, base)
+    pipeline.train_classifier(cfg, run, device, progress=not args.quiet)
+
+
+def cmd_train_downstream(args: argparse.Namespace) -> None:
+    from sasgda import pipeline
+
+    downstream = {k: v for k, v in (("backbone", args.backbone), ("augment", args.augment),
+                                    ("synthetic_ratio", args.ratio)) if v is not None}
+    cfg, device, run = _run_setup(args, {"downstream": downstream})
+    pipeline.train_downstream(cfg, run, device, progress=not args.quiet)
+
+
+def cmd_train_generator(args: argparse.Namespace) -> None:
+    from sasgda import pipeline
+
+    cfg, device, run = _run_setup(args)
+    pipeline.train_generator(cfg, run, device, args.condition, progress=not args.quiet)
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from sasgda import pipeline
+
+    generate = {k: v for k, v in (("ratio", args.ratio), ("steps", args.steps),
+                                  ("solver", args.solver)) if v is not None}
+    cfg, device, run = _run_setup(args, {"generate": generate})
+    pipeline.generate(cfg, run, device, args.strategy, progress=not args.quiet)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from sasgda import pipeline
+
+    cfg, device, run = _run_setup(args)
+    strategies = tuple(args.strategies) if args.strategies else None
+    pipeline.evaluate(cfg, run, device, progress=not args.quiet, strategies=strategies)
+
+
+def _run_all(args, cfg, device, run, data_path, subject) -> None:
+    from sasgda import pipeline
+
+    pipeline.start_run(cfg, run, str(device))
+    table = pipeline.run_all(cfg, run, device, data_path, subject, progress=not args.quiet)
+    print(table)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from sasgda.utils.rundir import RunDir
+
+    data = {"dataset": args.dataset}
+    if args.protocol:
+        data["protocol"] = args.protocol
+    cfg, device = _setup(args, {"data": data})
+    _run_all(args, cfg, device, RunDir(args.run_dir), args.data, args.subject)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from sasgda.benchmark import parse_subjects, run_benchmark
+
+    data = {"dataset": args.dataset}
+    if args.protocol:
+        data["protocol"] = args.protocol
+    cfg, _ = _setup(args, {"data": data})
+    data_path = str(Path(args.data).resolve()) if args.data else None
+    results = run_benchmark(cfg, data_path=data_path, subjects=parse_subjects(args.subjects),
+                            methods=args.methods, backbones=args.backbones, seeds=args.seeds,
+                            out=args.out, jobs=args.jobs, progress=not args.quiet)
+    log.info("benchmark: %d cells in %s", len(results), args.out)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from importlib.resources import files
+
+    from sasgda.config import load_yaml
+    from sasgda.utils.rundir import RunDir
+
+    demo_defaults = load_yaml(files("sasgda") / "configs" / "demo.yaml")
+    cfg, device = _setup(args, demo_defaults)
     run = RunDir(args.run_dir)
     log.info("sasgda demo on SIMULATED data (not real recordings), run directory %s", run.root)
-    pipeline.start_run(cfg, run, str(device))
-    pipeline.prepare(cfg, run, None, "1")
-    log.info("demo finished; its files are in %s", run.root)
+    _run_all(args, cfg, device, run, None, "1")
+    log.info("demo finished: report in %s", run.root / "report.md")
 
 
 COMMANDS = {
     "datasets": cmd_datasets,
     "prepare": cmd_prepare,
+    "train-classifier": cmd_train_classifier,
+    "train-downstream": cmd_train_downstream,
+    "train-generator": cmd_train_generator,
+    "generate": cmd_generate,
+    "evaluate": cmd_evaluate,
+    "run": cmd_run,
+    "benchmark": cmd_benchmark,
     "demo": cmd_demo,
 }
 

@@ -1,21 +1,54 @@
-"""Stages chained over a run directory.
+"""Stages chained over a run directory (design.md section 2).
 
 Each stage reads the artifacts of the stages before it from the run directory, calls the library
-function that does the work on arrays, and writes its own artifacts atomically. The CLI only
-parses arguments and calls these.
+functions that do the work on arrays, and writes its own artifacts atomically. A stage records a
+fingerprint of its config section and of its inputs' fingerprints in ``run_info.json``; `sasgda
+run` skips a stage whose artifacts exist with the same fingerprint. The CLI only parses and calls.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
 from pathlib import Path
+from typing import Any
 
-from sasgda.config import Config, dump_yaml
+import numpy as np
+import torch
+
+from sasgda.config import Config, dump_yaml, replace, to_dict
 from sasgda.data import prepare_windows, summarize_windows
-from sasgda.utils.io import load_npz, save_npz
+from sasgda.utils.io import load_npz, save_json, save_npz
 from sasgda.utils.rundir import RunDir
 
 log = logging.getLogger("sasgda")
+
+SYNTHETIC_STRATEGIES = ("real", "label", "gmss", "sass")
+
+
+# --- bookkeeping ---------------------------------------------------------------------------------
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of config sections and upstream fingerprints."""
+    text = json.dumps([to_dict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_fresh(run: RunDir, stage: str, fp: str, artifact: Path) -> bool:
+    """True when ``artifact`` exists and was made by ``stage`` with fingerprint ``fp``."""
+    return artifact.exists() and run.info().get("stages", {}).get(stage) == fp
+
+
+def stage_fingerprint(run: RunDir, stage: str) -> str:
+    return run.info().get("stages", {}).get(stage, "")
+
+
+def _mark(run: RunDir, stage: str, fp: str) -> None:
+    run.update_info(stages={stage: fp})
 
 
 def start_run(cfg: Config, run: RunDir, device: str) -> None:
@@ -25,21 +58,512 @@ def start_run(cfg: Config, run: RunDir, device: str) -> None:
     run.record_environment(cfg.seed, device)
 
 
+def load_windows(run: RunDir) -> dict[str, np.ndarray]:
+    """The arrays of ``data/windows.npz``."""
+    return load_npz(run.require(run.windows, "prepare"))
+
+
+def split_arrays(w: dict[str, np.ndarray], split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of one split of the windows."""
+    mask = w["split"] == split
+    return w["x"][mask], w["y"][mask]
+
+
+# --- stages --------------------------------------------------------------------------------------
+
+
 def prepare(cfg: Config, run: RunDir, data_path: str | Path | None, subject: str) -> dict:
     """`sasgda prepare`: write ``data/windows.npz`` and return its arrays."""
+    data_path = str(Path(data_path).resolve()) if data_path else None
+    fp = fingerprint(cfg.data, data_path, str(subject))
     with run.timed("prepare"):
         arrays = prepare_windows(cfg.data, data_path, subject)
         save_npz(run.windows, **arrays)
-    run.update_info(
-        dataset=cfg.data.dataset,
-        data_path=str(Path(data_path).resolve()) if data_path else None,
-        subject=str(subject),
-        protocol=cfg.data.protocol,
-    )
+    run.update_info(dataset=cfg.data.dataset, data_path=data_path, subject=str(subject),
+                    protocol=cfg.data.protocol)
+    _mark(run, "prepare", fp)
     log.info("%s\nwrote %s", summarize_windows(arrays), run.windows)
     return arrays
 
 
-def load_windows(run: RunDir) -> dict:
-    """The arrays of ``data/windows.npz``."""
-    return load_npz(run.require(run.windows, "prepare"))
+def train_classifier(cfg: Config, run: RunDir, device: torch.device, progress: bool = True):
+    """`sasgda train-classifier`: the task-aware classifier and the semantic features.
+
+    Writes ``classifier/`` (model.safetensors, config.json, metrics.jsonl, metrics.json) and
+    ``semantic/features.npz`` (``features`` (N, D) of every window, ``y``, ``split``).
+    """
+    from sasgda.models import build_classifier
+    from sasgda.training import extract_features, fit, predict_logits
+    from sasgda.utils.modelio import save_model
+
+    w = load_windows(run)
+    ccfg = cfg.classifier
+    fp = fingerprint(stage_fingerprint(run, "prepare"), ccfg, cfg.seed)
+    with run.timed("train-classifier"):
+        torch.manual_seed(cfg.seed)
+        cnn = ccfg.backbone == "cnn"
+        kwargs = {"feat_dim": ccfg.feat_dim, "dropout": ccfg.dropout} if cnn else {}
+        model = build_classifier(ccfg.backbone, n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
+                                 n_classes=len(w["classes"]), **kwargs)
+        metrics_path = run.classifier / "metrics.jsonl"
+        metrics_path.unlink(missing_ok=True)
+        run.classifier.mkdir(parents=True, exist_ok=True)
+        history = fit(model, *split_arrays(w, "train"), *split_arrays(w, "val"), ccfg.train,
+                      device=device, seed=cfg.seed, progress=progress,
+                      metrics_path=metrics_path, desc="classifier")
+        save_model(model, run.classifier)
+        x_test, y_test = split_arrays(w, "test")
+        test_acc = float(np.mean(predict_logits(model, x_test, device=device).argmax(1) == y_test))
+        save_json(run.classifier / "metrics.json", {**history, "test_accuracy": test_acc})
+        features = extract_features(model, w["x"], device=device)
+        save_npz(run.features, features=features, y=w["y"], split=w["split"])
+    _mark(run, "train-classifier", fp)
+    log.info("task-aware classifier: best val acc %.3f (epoch %d), test acc %.3f; features %s",
+             history["best_val_acc"], history["best_epoch"], test_acc, features.shape)
+    return model
+
+
+def load_classifier(run: RunDir, device: torch.device):
+    from sasgda.models import MODEL_CLASSES
+    from sasgda.utils.modelio import load_model
+
+    run.require(run.classifier / "model.safetensors", "train-classifier")
+    return load_model(run.classifier, MODEL_CLASSES, device=device).eval()
+
+
+def extra_training_windows(
+    cfg: Config, run: RunDir, augment: str, x_train: np.ndarray, y_train: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The windows an augmentation adds: ``synthetic_ratio`` per real training window."""
+    n = int(round(cfg.downstream.synthetic_ratio * len(x_train)))
+    if augment in SYNTHETIC_STRATEGIES:
+        from sasgda.augment.mixing import select_synthetic
+
+        syn = load_npz(run.require(run.synthetic(augment), f"generate --strategy {augment}"))
+        return select_synthetic(syn["x"], syn["y"], n, rng)
+    from sasgda.augment.classic import classic_augment
+
+    return classic_augment(augment, x_train, y_train, n, rng)
+
+
+def train_downstream(
+    cfg: Config, run: RunDir, device: torch.device, progress: bool = True
+) -> dict[str, Any]:
+    """`sasgda train-downstream`: train and test one backbone, with or without augmentation.
+
+    Writes ``downstream/<backbone>-<augment>/`` (model files, metrics.jsonl, metrics.json with
+    accuracy, macro-F1, per-class recall, confusion matrix and train time).
+    """
+    from sasgda.evaluation import classification_metrics
+    from sasgda.models import build_classifier
+    from sasgda.training import fit, predict_logits
+    from sasgda.utils.modelio import save_model
+
+    dcfg = cfg.downstream
+    w = load_windows(run)
+    out = run.downstream(dcfg.backbone, dcfg.augment)
+    x_train, y_train = split_arrays(w, "train")
+    n_real = len(x_train)
+    rng = np.random.default_rng(cfg.seed)
+    if dcfg.augment != "none":
+        x_extra, y_extra = extra_training_windows(cfg, run, dcfg.augment, x_train, y_train, rng)
+        x_train = np.concatenate([x_train, x_extra.astype(np.float32)])
+        y_train = np.concatenate([y_train, y_extra.astype(np.int64)])
+    with run.timed(f"train-downstream {dcfg.backbone}-{dcfg.augment}"):
+        torch.manual_seed(cfg.seed)
+        model = build_classifier(dcfg.backbone, n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
+                                 n_classes=len(w["classes"]))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+        start = time.perf_counter()
+        history = fit(model, x_train, y_train, *split_arrays(w, "val"), dcfg.train,
+                      device=device, seed=cfg.seed, progress=progress,
+                      metrics_path=out / "metrics.jsonl",
+                      desc=f"{dcfg.backbone}-{dcfg.augment}")
+        train_seconds = time.perf_counter() - start
+        x_test, y_test = split_arrays(w, "test")
+        y_pred = predict_logits(model, x_test, device=device).argmax(1)
+        metrics = {
+            "backbone": dcfg.backbone,
+            "augment": dcfg.augment,
+            "seed": cfg.seed,
+            **classification_metrics(y_test, y_pred, len(w["classes"])),
+            "classes": w["classes"].tolist(),
+            "n_train_real": n_real,
+            "n_train_extra": len(x_train) - n_real,
+            "best_epoch": history["best_epoch"],
+            "best_val_acc": history["best_val_acc"],
+            "train_seconds": round(train_seconds, 2),
+        }
+        save_model(model, out)
+        save_json(out / "metrics.json", metrics)
+    log.info("%s-%s: test accuracy %.4f, macro-F1 %.4f (%.0f s)", dcfg.backbone, dcfg.augment,
+             metrics["accuracy"], metrics["macro_f1"], train_seconds)
+    return metrics
+
+
+# --- skip-if-fresh wrappers used by `run` and `benchmark` ----------------------------------------
+
+
+def ensure_prepared(cfg: Config, run: RunDir, data_path: str | Path | None, subject: str) -> None:
+    data_path = str(Path(data_path).resolve()) if data_path else None
+    if not is_fresh(run, "prepare", fingerprint(cfg.data, data_path, str(subject)), run.windows):
+        prepare(cfg, run, data_path, subject)
+
+
+def ensure_classifier(cfg: Config, run: RunDir, device: torch.device, progress: bool) -> None:
+    fp = fingerprint(stage_fingerprint(run, "prepare"), cfg.classifier, cfg.seed)
+    if not is_fresh(run, "train-classifier", fp, run.features):
+        train_classifier(cfg, run, device, progress=progress)
+
+
+# --- SRG: the conditional generator and offline generation ---------------------------------------
+
+
+def _generator_fp(cfg: Config, run: RunDir, condition: str) -> str:
+    upstream = "train-classifier" if condition == "semantic" else "prepare"
+    gen = replace(cfg.generator, condition=condition)
+    return fingerprint(stage_fingerprint(run, upstream), gen, cfg.seed)
+
+
+def train_generator(
+    cfg: Config, run: RunDir, device: torch.device, condition: str | None = None,
+    progress: bool = True,
+) -> None:
+    """`sasgda train-generator`: the semantic (SRG) or label-conditioned diffusion model.
+
+    Trains on the training windows only; resumes from ``state.pt`` when a run was interrupted.
+    Writes ``generator/`` (``generator-label/`` for the label baseline).
+    """
+    from sasgda.diffusion import build_generator
+    from sasgda.diffusion import train_generator as fit_generator
+
+    condition = condition or cfg.generator.condition
+    if condition not in ("semantic", "label"):
+        raise ValueError(f"--condition {condition!r}: expected semantic or label")
+    gcfg = replace(cfg.generator, condition=condition)
+    w = load_windows(run)
+    train = w["split"] == "train"
+    if condition == "semantic":
+        features = load_npz(run.require(run.features, "train-classifier"))["features"]
+        cond = features[train]
+    else:
+        cond = w["y"][train]
+    out = run.generator_dir(condition)
+    fp = _generator_fp(cfg, run, condition)
+    state = out / "state.pt"
+    if state.exists() and run.info().get("stages", {}).get(f"train-generator-{condition}") != fp:
+        stale = run.info().get("stages", {}).get(f"train-generator-{condition}-started")
+        if stale != fp:
+            raise ValueError(f"{out}: holds a generator trained with another config or input; "
+                             "delete that folder to train a new one")
+    run.update_info(stages={f"train-generator-{condition}-started": fp})
+    with run.timed(f"train-generator-{condition}"):
+        torch.manual_seed(cfg.seed)
+        cond_dim = cond.shape[1] if cond.ndim == 2 else cfg.classifier.feat_dim
+        model = build_generator(gcfg, n_chans=w["x"].shape[1], cond_dim=cond_dim,
+                                n_classes=len(w["classes"]))
+        fit_generator(model, w["x"][train], cond, gcfg, device=device, seed=cfg.seed,
+                      checkpoint_dir=out, progress=progress, metrics_path=out / "metrics.jsonl")
+    _mark(run, f"train-generator-{condition}", fp)
+    log.info("generator (%s) trained for %d steps; files in %s", condition, gcfg.steps, out)
+
+
+def ensure_generator(cfg: Config, run: RunDir, device: torch.device, condition: str,
+                     progress: bool) -> None:
+    if condition == "semantic":
+        ensure_classifier(cfg, run, device, progress)
+    out = run.generator_dir(condition)
+    if not is_fresh(run, f"train-generator-{condition}", _generator_fp(cfg, run, condition),
+                    out / "ema.safetensors"):
+        train_generator(cfg, run, device, condition, progress=progress)
+
+
+def _per_class_quota(y_train: np.ndarray, n_classes: int, ratio: float) -> np.ndarray:
+    """Windows to generate per class: ``ratio`` x real training windows, split evenly."""
+    total = int(round(ratio * len(y_train)))
+    quota = np.full(n_classes, total // n_classes)
+    quota[: total - quota.sum()] += 1
+    return quota
+
+
+def generate(
+    cfg: Config, run: RunDir, device: torch.device, strategy: str, progress: bool = True
+) -> dict[str, np.ndarray]:
+    """`sasgda generate`: a synthetic set with conditions from ``strategy``.
+
+    ``real``: the real training features (SRG); ``label``: class labels (label-only baseline);
+    ``gmss``: draws from the per-class Gaussians; ``sass``: sparse-aware conditions with
+    confidence filtering of the conditions and of the generated windows, redrawn until the quota
+    is met. Writes ``synthetic/<strategy>.npz`` (``x``, ``y``, ``cond``, ``rarity``,
+    ``confidence``, ``strategy``) in the normalised space of ``windows.npz``.
+    """
+    if strategy not in SYNTHETIC_STRATEGIES:
+        raise ValueError(f"--strategy {strategy!r}: expected one of "
+                         f"{', '.join(SYNTHETIC_STRATEGIES)}")
+    with run.timed(f"generate-{strategy}"):
+        arrays = _generate(cfg, run, device, strategy, progress)
+    _mark(run, f"generate-{strategy}", _synthetic_fp(cfg, run, strategy))
+    return arrays
+
+
+def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, progress: bool):
+    from sasgda.diffusion import load_generator, sample
+    from sasgda.semantic import ClassGaussians, SparseAwareSampler, fill_quota, rarity_scores
+    from sasgda.training import predict_logits
+
+    g, s = cfg.generate, cfg.sampling
+    condition = "label" if strategy == "label" else "semantic"
+    w = load_windows(run)
+    train = w["split"] == "train"
+    y_train, n_classes, n_times = w["y"][train], len(w["classes"]), w["x"].shape[2]
+    classifier = load_classifier(run, device)
+    features = load_npz(run.require(run.features, "train-classifier"))["features"][train]
+    gen_dir = run.generator_dir(condition)
+    run.require(gen_dir / "ema.safetensors", f"train-generator --condition {condition}")
+    generator_model = load_generator(gen_dir, device)
+    rng = np.random.default_rng(cfg.seed)
+    torch_gen = torch.Generator().manual_seed(cfg.seed)
+    quota = _per_class_quota(y_train, n_classes, g.ratio)
+
+    def synthesize(cond: np.ndarray) -> np.ndarray:
+        return sample(generator_model, cond, n_times=n_times, solver=g.solver, steps=g.steps,
+                      eta=g.eta, guidance_scale=g.guidance_scale,
+                      num_train_timesteps=cfg.generator.num_train_timesteps,
+                      beta_schedule=cfg.generator.beta_schedule, batch_size=g.batch_size,
+                      generator=torch_gen, device=device, progress=False)
+
+    def window_confidence(x: np.ndarray, k: int) -> np.ndarray:
+        logits = predict_logits(classifier, x, device=device)
+        return torch.softmax(torch.from_numpy(logits), 1)[:, k].numpy()
+
+    gaussians = ClassGaussians().fit(features, y_train) if strategy in ("gmss", "sass") else None
+    if gaussians is not None:
+        save_npz(run.root / "semantic" / "gmss.npz", **gaussians.to_arrays())
+    sampler = None
+    if strategy == "sass":
+        head = classifier.head
+        sampler = SparseAwareSampler(gaussians, features, y_train, head, s, device=device)
+
+    parts = []
+    bar = tqdm_classes(n_classes, strategy, progress)
+    for k in range(n_classes):
+        m = int(quota[k])
+        real_k = features[y_train == k]
+        if strategy == "real":
+            cond = real_k[rng.permutation(np.resize(np.arange(len(real_k)), m))]
+        elif strategy == "label":
+            cond = np.full(m, k, dtype=np.int64)
+        elif strategy == "gmss":
+            cond = gaussians.sample(m, k, rng, scale=s.gmss_scale)
+        if strategy != "sass":
+            x = synthesize(cond)
+            batch = {"x": x, "cond": cond, "confidence": window_confidence(x, k)}
+        else:
+            def draw(n: int, k: int = k) -> dict[str, np.ndarray]:
+                found = sampler.sample(k, n, rng)
+                x = synthesize(found["cond"]) if len(found["cond"]) else np.empty(
+                    (0, w["x"].shape[1], n_times), np.float32)
+                return {"x": x, "cond": found["cond"], "confidence": window_confidence(x, k)}
+
+            batch, missing = fill_quota(draw, lambda b: b["confidence"] >= s.confidence, m,
+                                        max_rounds=s.max_rounds, desc=f"class {k}")
+            if missing:
+                log.warning("sass: class %d is %d windows short of its quota %d after %d rounds",
+                            k, missing, m, s.max_rounds)
+            if not batch:
+                bar.update()
+                continue
+        if condition == "semantic":
+            rarity = rarity_scores(batch["cond"], real_k, k=s.k)
+        else:
+            rarity = np.full(len(batch["x"]), np.nan, np.float32)
+        parts.append({**batch, "y": np.full(len(batch["x"]), k, np.int64),
+                      "rarity": rarity.astype(np.float32)})
+        bar.update()
+    bar.close()
+    arrays = {key: np.concatenate([p[key] for p in parts]) for key in
+              ("x", "y", "cond", "rarity", "confidence")}
+    arrays["x"] = arrays["x"].astype(np.float32)
+    save_npz(run.synthetic(strategy), **arrays, strategy=np.array(strategy))
+    log.info("%s: %d synthetic windows, mean confidence %.3f, mean rarity %.3f -> %s", strategy,
+             len(arrays["x"]), float(np.mean(arrays["confidence"])),
+             float(np.nanmean(arrays["rarity"])) if condition == "semantic" else float("nan"),
+             run.synthetic(strategy))
+    return arrays
+
+
+def tqdm_classes(n: int, strategy: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=n, desc=f"generate {strategy}", unit="class", disable=not progress)
+
+
+def _synthetic_fp(cfg: Config, run: RunDir, strategy: str) -> str:
+    condition = "label" if strategy == "label" else "semantic"
+    return fingerprint(_generator_fp(cfg, run, condition), stage_fingerprint(run, "prepare"),
+                       cfg.generate, cfg.sampling if strategy in ("gmss", "sass") else None,
+                       strategy, cfg.seed)
+
+
+def ensure_synthetic(cfg: Config, run: RunDir, device: torch.device, strategy: str,
+                     progress: bool) -> None:
+    """Classifier, generator and synthetic set for ``strategy``, each only if not fresh."""
+    ensure_classifier(cfg, run, device, progress)
+    ensure_generator(cfg, run, device, "label" if strategy == "label" else "semantic", progress)
+    fp = _synthetic_fp(cfg, run, strategy)
+    if not is_fresh(run, f"generate-{strategy}", fp, run.synthetic(strategy)):
+        generate(cfg, run, device, strategy, progress=progress)
+
+
+# --- `sasgda run` --------------------------------------------------------------------------------
+
+
+def run_all(
+    cfg: Config, run: RunDir, device: torch.device, data_path: str | Path | None, subject: str,
+    progress: bool = True, methods: tuple[str, ...] = ("none", "sass"),
+) -> str:
+    """Every stage for one subject with the defaults; returns (and saves) the accuracy table.
+
+    Stages whose artifacts are fresh (same config, same inputs) are skipped, so an interrupted
+    run continues where it stopped when started again with the same command.
+    """
+    from sasgda.config import replace as cfg_replace
+
+    ensure_prepared(cfg, run, data_path, subject)
+    for method in methods:
+        if method in SYNTHETIC_STRATEGIES:
+            ensure_synthetic(cfg, run, device, method, progress)
+    rows = []
+    for method in methods:
+        dcfg = cfg_replace(cfg.downstream, augment=method)
+        out = run.downstream(dcfg.backbone, method)
+        fp = fingerprint(stage_fingerprint(run, "prepare"),
+                         stage_fingerprint(run, f"generate-{method}"), dcfg, cfg.seed)
+        if is_fresh(run, f"downstream-{dcfg.backbone}-{method}", fp, out / "metrics.json"):
+            from sasgda.utils.io import load_json
+
+            metrics = load_json(out / "metrics.json")
+        else:
+            metrics = train_downstream(cfg_replace(cfg, downstream=dcfg), run, device, progress)
+            _mark(run, f"downstream-{dcfg.backbone}-{method}", fp)
+        rows.append(metrics)
+    table = accuracy_table(rows)
+    timings = run.info().get("timings_s", {})
+    report = "\n".join([
+        f"# sasgda run: {cfg.data.dataset}, subject {subject}, {cfg.data.protocol}", "",
+        table, "", "## Stage timings (s)", "",
+        *[f"- {stage}: {seconds:.1f}" for stage, seconds in timings.items()], "",
+    ])
+    from sasgda.utils.io import atomic_write_text
+
+    atomic_write_text(run.root / "report.md", report)
+    return table
+
+
+def accuracy_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of downstream results, with the gain over ``none`` where it ran."""
+    base = next((r["accuracy"] for r in rows if r["augment"] == "none"), None)
+    lines = ["| backbone | augment | accuracy % | macro-F1 % | vs none |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        gain = "" if base is None or r["augment"] == "none" else \
+            f"{100 * (r['accuracy'] - base):+.1f}"
+        lines.append(f"| {r['backbone']} | {r['augment']} | {100 * r['accuracy']:.1f} | "
+                     f"{100 * r['macro_f1']:.1f} | {gain} |")
+    return "\n".join(lines)
+
+
+# --- `sasgda evaluate`: generation quality ------------------------------------------------------
+
+EVALUATOR_SEED_OFFSET = 10_007  # the evaluator is a different network from the classifier
+
+
+def train_evaluator(cfg: Config, run: RunDir, device: torch.device, progress: bool = True):
+    """The fixed evaluator network (trained on real training windows, saved in ``evaluator/``).
+
+    It is separate from the conditioning classifier (other seed, own weights) so that metrics do
+    not reward windows for pleasing the very network that chose their conditions.
+    """
+    from sasgda.models import MODEL_CLASSES, build_classifier
+    from sasgda.training import fit
+    from sasgda.utils.modelio import load_model, save_model
+
+    out = run.root / "evaluator"
+    ecfg = cfg.evaluate
+    fp = fingerprint(stage_fingerprint(run, "prepare"), ecfg, cfg.seed)
+    if is_fresh(run, "evaluator", fp, out / "model.safetensors"):
+        return load_model(out, MODEL_CLASSES, device=device).eval()
+    w = load_windows(run)
+    seed = cfg.seed + EVALUATOR_SEED_OFFSET
+    torch.manual_seed(seed)
+    model = build_classifier(ecfg.evaluator_backbone, n_chans=w["x"].shape[1],
+                             n_times=w["x"].shape[2], n_classes=len(w["classes"]))
+    with run.timed("train-evaluator"):
+        fit(model, *split_arrays(w, "train"), *split_arrays(w, "val"), ecfg.train, device=device,
+            seed=seed, progress=progress, desc="evaluator")
+        save_model(model, out)
+    _mark(run, "evaluator", fp)
+    return model
+
+
+def classifier_accuracy_score(
+    cfg: Config, x_train: np.ndarray, y_train: np.ndarray, w: dict[str, np.ndarray],
+    device: torch.device, progress: bool,
+) -> float:
+    """CAS: accuracy on the real test windows of a CNN trained on synthetic windows only."""
+    from sasgda.models import build_classifier
+    from sasgda.training import fit, predict_logits
+
+    torch.manual_seed(cfg.seed)
+    model = build_classifier("cnn", n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
+                             n_classes=len(w["classes"]))
+    # Model selection on the real validation windows, as for every other classifier here.
+    fit(model, x_train, y_train, *split_arrays(w, "val"), cfg.evaluate.train, device=device,
+        seed=cfg.seed, progress=progress, desc="CAS")
+    x_test, y_test = split_arrays(w, "test")
+    return float(np.mean(predict_logits(model, x_test, device=device).argmax(1) == y_test))
+
+
+def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = True,
+             strategies: tuple[str, ...] | None = None) -> dict[str, dict[str, float]]:
+    """`sasgda evaluate`: FID, CAS, AvgKNN, LOF, rarity and PRDC of every synthetic set.
+
+    Features come from the evaluator network; the real reference set is the real training
+    windows. Writes ``metrics.json`` in the run directory.
+    """
+    from sasgda.evaluation import quality_metrics
+    from sasgda.training import extract_features
+
+    w = load_windows(run)
+    found = sorted(p.stem for p in (run.root / "synthetic").glob("*.npz"))
+    strategies = strategies or tuple(found)
+    if not strategies:
+        raise FileNotFoundError(f"{run.root / 'synthetic'}: no synthetic set; run "
+                                "`sasgda generate` first")
+    evaluator = train_evaluator(cfg, run, device, progress)
+    x_train, _ = split_arrays(w, "train")
+    real = extract_features(evaluator, x_train, device=device)
+    results = {}
+    with run.timed("evaluate"):
+        for strategy in strategies:
+            syn = load_npz(run.require(run.synthetic(strategy), f"generate --strategy {strategy}"))
+            fake = extract_features(evaluator, syn["x"], device=device)
+            metrics = quality_metrics(real, fake, k=cfg.evaluate.k)
+            metrics["cas"] = classifier_accuracy_score(cfg, syn["x"], syn["y"], w, device,
+                                                       progress)
+            metrics["mean_confidence"] = float(np.mean(syn["confidence"]))
+            results[strategy] = metrics
+            log.info("%s: FID %.3f, CAS %.3f, AvgKNN %.3f, rarity %.3f, precision %.3f, "
+                     "recall %.3f", strategy, metrics["fid"], metrics["cas"], metrics["avg_knn"],
+                     metrics["rarity"], metrics["precision"], metrics["recall"])
+    previous = load_json_if(run.root / "metrics.json")
+    save_json(run.root / "metrics.json", {**previous, **results})
+    return results
+
+
+def load_json_if(path: Path) -> dict:
+    from sasgda.utils.io import load_json
+
+    return load_json(path) if path.is_file() else {}

@@ -50,7 +50,14 @@ def load_model(
     if cls_name not in builders:
         raise ValueError(f"{config_path}: unknown model class {cls_name!r}")
     model = builders[cls_name](**config)
-    model.load_state_dict(load_file(str(weights_path), device="cpu"))
+    try:
+        model.load_state_dict(load_file(str(weights_path), device="cpu"))
+    except (RuntimeError, OSError) as err:  # a mismatch or a damaged file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"{weights_path}: does not hold weights of this {cls_name} (made by another version "
+            f"or another config?): {first}"
+        ) from None
     return model.to(device)
 
 

@@ -1,0 +1,192 @@
+"""The benchmark grid: subjects x methods x backbones x seeds, in parallel processes.
+
+Layout of ``--out DIR``::
+
+    DIR/benchmark.json                       the grid's settings
+    DIR/runs/s<subject>-seed<seed>/          one run directory per subject and seed (shared stages)
+    DIR/cells/s<subject>_<method>_<backbone>_seed<seed>.json    one result per cell
+
+A cell's JSON is written (atomically) when it finishes; a rerun skips finished cells and the shared
+stages whose artifacts are fresh, so an interrupted benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from sasgda.config import Config, build_config, replace, to_dict
+from sasgda.utils.io import load_json, save_json
+
+log = logging.getLogger("sasgda")
+
+GENERATIVE = ("real", "label", "gmss", "sass")
+
+
+@dataclass(frozen=True)
+class Cell:
+    subject: str
+    method: str
+    backbone: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"s{self.subject}_{self.method}_{self.backbone}_seed{self.seed}"
+
+
+def parse_subjects(text: str) -> list[str]:
+    """``"1-8"``, ``"1,3,5"`` or ``"12345,21547"`` -> list of subject ids."""
+    subjects: list[str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part and all(p.strip().isdigit() for p in part.split("-", 1)):
+            lo, hi = (int(p) for p in part.split("-", 1))
+            if lo > hi:
+                raise ValueError(f"--subjects {text!r}: range {part} is empty")
+            subjects += [str(s) for s in range(lo, hi + 1)]
+        else:
+            subjects.append(part)
+    if not subjects:
+        raise ValueError(f"--subjects {text!r}: no subject")
+    return subjects
+
+
+def run_dir(out: Path, subject: str, seed: int) -> Path:
+    return out / "runs" / f"s{subject}-seed{seed}"
+
+
+def cell_path(out: Path, cell: Cell) -> Path:
+    return out / "cells" / f"{cell.name}.json"
+
+
+def _quiet_worker() -> None:
+    """One thread per process: cells run side by side instead of fighting for cores."""
+    import torch
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+
+
+def _shared_stages(cfg_dict: dict, out: str, data_path: str | None, subject: str, seed: int,
+                   methods: tuple[str, ...]) -> str:
+    """Prepare (and, for generative methods, classifier, generators, synthetic sets) once."""
+    from sasgda import pipeline
+    from sasgda.config import from_dict
+    from sasgda.utils import resolve_device, seed_everything
+    from sasgda.utils.rundir import RunDir
+
+    _quiet_worker()
+    cfg = replace(from_dict(Config, cfg_dict), seed=seed)
+    device = resolve_device(cfg.device)
+    seed_everything(seed)
+    run = RunDir(run_dir(Path(out), subject, seed))
+    pipeline.start_run(cfg, run, str(device))
+    pipeline.ensure_prepared(cfg, run, data_path, subject)
+    for strategy in (m for m in methods if m in GENERATIVE):
+        pipeline.ensure_synthetic(cfg, run, device, strategy, progress=False)
+    return subject
+
+
+def _run_cell(cfg_dict: dict, out: str, cell: Cell) -> dict[str, Any]:
+    from sasgda import pipeline
+    from sasgda.config import from_dict
+    from sasgda.utils import resolve_device, seed_everything
+    from sasgda.utils.rundir import RunDir
+
+    _quiet_worker()
+    cfg = from_dict(Config, cfg_dict)
+    cfg = replace(cfg, seed=cell.seed,
+                  downstream=replace(cfg.downstream, backbone=cell.backbone, augment=cell.method))
+    device = resolve_device(cfg.device)
+    seed_everything(cell.seed)
+    run = RunDir(run_dir(Path(out), cell.subject, cell.seed))
+    metrics = pipeline.train_downstream(cfg, run, device, progress=False)
+    result = {"subject": cell.subject, "method": cell.method, "backbone": cell.backbone,
+              "seed": cell.seed, **metrics}
+    save_json(cell_path(Path(out), cell), result)
+    return result
+
+
+def _parallel(fn: Callable, tasks: Sequence[tuple], jobs: int, desc: str, progress: bool):
+    """Run ``fn(*task)`` for every task, in ``jobs`` processes (in-process when jobs == 1)."""
+    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, unit="task")
+    results = []
+    if jobs <= 1:
+        for task in tasks:
+            results.append(fn(*task))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(fn, *task) for task in tasks]
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update()
+    bar.close()
+    return results
+
+
+def run_benchmark(
+    cfg: Config,
+    *,
+    data_path: str | None,
+    subjects: Sequence[str],
+    methods: Sequence[str],
+    backbones: Sequence[str],
+    seeds: Sequence[int],
+    out: str | Path,
+    jobs: int = 1,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Compute every missing cell of the grid and return all cells' results."""
+    from sasgda.models import BACKBONES
+
+    out = Path(out)
+    for backbone in backbones:
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r} (valid: {', '.join(BACKBONES)})")
+    check_methods(methods)
+    settings = {"dataset": cfg.data.dataset, "data_path": data_path, "subjects": list(subjects),
+                "methods": list(methods), "backbones": list(backbones), "seeds": list(seeds),
+                "config": to_dict(cfg)}
+    previous = load_json(out / "benchmark.json") if (out / "benchmark.json").is_file() else None
+    if previous and previous["config"] != settings["config"]:
+        raise ValueError(f"{out}: holds a benchmark with another config; use a new --out")
+    save_json(out / "benchmark.json", settings)
+
+    cells = [Cell(str(s), m, b, int(seed)) for s in subjects for seed in seeds
+             for m in methods for b in backbones]
+    todo = [c for c in cells if not cell_path(out, c).is_file()]
+    log.info("benchmark: %d cells, %d already done", len(cells), len(cells) - len(todo))
+    cfg_dict = to_dict(cfg)
+    pairs = sorted({(c.subject, c.seed) for c in todo}, key=lambda p: (p[1], p[0]))
+    _parallel(_shared_stages,
+              [(cfg_dict, str(out), data_path, s, seed, tuple(methods)) for s, seed in pairs],
+              min(jobs, len(pairs)) if pairs else 1, "shared stages", progress)
+    _parallel(_run_cell, [(cfg_dict, str(out), c) for c in todo], jobs, "cells", progress)
+    return [load_json(cell_path(out, c)) for c in cells]
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
+
+    valid = ("none", *CLASSIC_AUGMENTATIONS, *GENERATIVE)
+    for method in methods:
+        if method not in valid:
+            raise ValueError(f"unknown method {method!r} (valid: {', '.join(valid)})")
+
+
+def default_jobs() -> int:
+    return max(1, (os.cpu_count() or 1))
+
+
+__all__ = ["Cell", "parse_subjects", "run_benchmark", "build_config"]

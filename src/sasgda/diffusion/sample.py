@@ -1,0 +1,142 @@
+"""Sampling from the SRG generator: DDIM or DPM-Solver++ from pure noise, with optional guidance.
+
+Part of the method: offline generation of synthetic windows (design.md sections 1 and 4). Given
+a condition per window (a real, GMSS or SASS feature, or a label for the label-only baseline),
+the sampler starts from Gaussian noise and applies the x0-predicting network at each of its
+timesteps. With ``guidance_scale`` s != 1 the prediction is classifier-free guided,
+x0 = x0_null + s * (x0_cond - x0_null), the null prediction coming from the learned null
+condition in the same batched forward pass. The loop is the diffusers pipeline loop, with the
+network passed in as an argument.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sasgda.config import GeneratorConfig
+from sasgda.diffusion.schedulers import make_sampler
+from sasgda.models.unet1d import ConditionalUNet1D
+
+
+def _predict_x0(
+    model: ConditionalUNet1D,
+    x_t: torch.Tensor,
+    t: torch.Tensor,
+    cond: torch.Tensor,
+    guidance_scale: float,
+) -> torch.Tensor:
+    """The model's x0 for x_t (batch, n_chans, n_times), guided when ``guidance_scale != 1``."""
+    if guidance_scale == 1.0:
+        return model(x_t, t, cond)
+    batch = len(x_t)
+    # One forward pass for both halves: conditional first, then null (the condition values of
+    # the null half are ignored; only the mask matters).
+    drop_mask = torch.arange(2 * batch, device=x_t.device) >= batch
+    x0_cond, x0_null = model(
+        torch.cat([x_t, x_t]), t, torch.cat([cond, cond]), drop_mask=drop_mask
+    ).chunk(2)
+    return x0_null + guidance_scale * (x0_cond - x0_null)
+
+
+def sample(
+    model: ConditionalUNet1D,
+    cond: np.ndarray,
+    *,
+    n_times: int,
+    solver: str = "ddim",
+    steps: int = 50,
+    eta: float = 0.0,
+    guidance_scale: float = 1.0,
+    num_train_timesteps: int = 1000,
+    beta_schedule: str = "squaredcos_cap_v2",
+    batch_size: int = 256,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> np.ndarray:
+    """Generate one window per condition.
+
+    Parameters
+    ----------
+    model : ConditionalUNet1D
+        The trained generator (usually its EMA, see :func:`sasgda.diffusion.load_generator`).
+    cond : np.ndarray
+        Features (n, cond_dim) float32 for a semantic model, labels (n,) int64 for a label model.
+    n_times : int
+        Window length to generate.
+    solver : {"ddim", "dpm"}
+        DDIM, or multistep DPM-Solver++ (which has no ``eta``).
+    steps : int
+        Sampler steps.
+    eta : float
+        DDIM stochasticity in [0, 1]: 0 is the deterministic DDIM, 1 the DDPM posterior.
+    guidance_scale : float
+        Classifier-free guidance scale; 1.0 is plain conditional sampling.
+    num_train_timesteps, beta_schedule :
+        The training schedule (:class:`GeneratorConfig` ``num_train_timesteps`` and
+        ``beta_schedule``); the sampler must use the same betas.
+    batch_size : int
+        Windows per forward pass (guidance doubles the pass).
+    generator : torch.Generator, optional
+        Source of the initial noise and of DDIM's noise when ``eta > 0``; the same seed gives the
+        same windows. ``None`` draws from torch's global generator.
+    device : str or torch.device
+        Where the model runs.
+    progress : bool
+        Show a tqdm bar over the batches.
+
+    Returns
+    -------
+    np.ndarray, shape (n, n_chans, n_times), float32
+    """
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta={eta}: expected a value in [0, 1]")
+    if eta != 0.0 and solver != "ddim":
+        raise ValueError(f"eta={eta}: only the ddim solver has eta; use eta=0 with {solver!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: expected a positive integer")
+    if n_times < 1:
+        raise ValueError(f"n_times={n_times}: expected a positive integer")
+    cond = np.asarray(cond)
+    if model.n_classes is None:
+        if cond.ndim != 2 or cond.shape[1] != model.cond_dim:
+            raise ValueError(f"cond shape {cond.shape}: expected features (n, {model.cond_dim})")
+        cond_all = torch.from_numpy(cond.astype(np.float32, copy=False))
+    else:
+        if cond.ndim != 1 or not np.issubdtype(cond.dtype, np.integer):
+            raise ValueError(f"cond shape {cond.shape} dtype {cond.dtype}: expected int labels")
+        if len(cond) and (cond.min() < 0 or cond.max() >= model.n_classes):
+            raise ValueError(
+                f"cond labels in [{cond.min()}, {cond.max()}]: expected 0 to {model.n_classes - 1}"
+            )
+        cond_all = torch.from_numpy(cond.astype(np.int64, copy=False))
+
+    device = torch.device(device)
+    schedule = GeneratorConfig(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
+    sampler = make_sampler(solver, schedule, steps)
+    was_training = model.training
+    model.eval()
+    out = np.empty((len(cond), model.n_chans, n_times), dtype=np.float32)
+    starts = range(0, len(cond), batch_size)
+    with torch.inference_mode():
+        for start in tqdm(starts, disable=not progress, desc=f"sampling ({solver}, {steps} steps)"):
+            c = cond_all[start : start + batch_size].to(device)
+            shape = (len(c), model.n_chans, n_times)
+            # The noise is drawn where the generator lives, so a CPU seed gives the same windows
+            # whichever device runs the model.
+            noise_device = generator.device if generator is not None else device
+            x = torch.randn(shape, generator=generator, device=noise_device).to(device)
+            x = x * sampler.init_noise_sigma
+            # Resets the multistep solver's history for this batch.
+            sampler.set_timesteps(steps)
+            for t in sampler.timesteps:
+                x0_hat = _predict_x0(model, x, t.to(device), c, guidance_scale)
+                if solver == "ddim":
+                    x = sampler.step(x0_hat, t, x, eta=eta, generator=generator).prev_sample
+                else:
+                    x = sampler.step(x0_hat, t, x, generator=generator).prev_sample
+            out[start : start + len(c)] = x.float().cpu().numpy()
+    model.train(was_training)
+    return out
