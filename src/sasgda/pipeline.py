@@ -221,10 +221,15 @@ def ensure_classifier(cfg: Config, run: RunDir, device: torch.device, progress: 
 # --- SRG: the conditional generator and offline generation ---------------------------------------
 
 
-def _generator_fp(cfg: Config, run: RunDir, condition: str) -> str:
+def _generator_identity(cfg: Config, run: RunDir, condition: str) -> str:
+    """What makes a generator checkpoint resumable: everything but the length of training."""
     upstream = "train-classifier" if condition == "semantic" else "prepare"
-    gen = replace(cfg.generator, condition=condition)
+    gen = replace(cfg.generator, condition=condition, steps=0, checkpoint_every=0)
     return fingerprint(stage_fingerprint(run, upstream), gen, cfg.seed)
+
+
+def _generator_fp(cfg: Config, run: RunDir, condition: str) -> str:
+    return fingerprint(_generator_identity(cfg, run, condition), cfg.generator.steps)
 
 
 def train_generator(
@@ -251,14 +256,13 @@ def train_generator(
     else:
         cond = w["y"][train]
     out = run.generator_dir(condition)
-    fp = _generator_fp(cfg, run, condition)
-    state = out / "state.pt"
-    if state.exists() and run.info().get("stages", {}).get(f"train-generator-{condition}") != fp:
-        stale = run.info().get("stages", {}).get(f"train-generator-{condition}-started")
-        if stale != fp:
-            raise ValueError(f"{out}: holds a generator trained with another config or input; "
-                             "delete that folder to train a new one")
-    run.update_info(stages={f"train-generator-{condition}-started": fp})
+    identity = _generator_identity(cfg, run, condition)
+    started = run.info().get("stages", {}).get(f"train-generator-{condition}-identity")
+    if (out / "state.pt").exists() and started != identity:
+        raise ValueError(f"{out}: holds a generator trained with another config or input; "
+                         "delete that folder to train a new one")
+    # Recorded before training, so that an interrupted run can be resumed with more steps.
+    run.update_info(stages={f"train-generator-{condition}-identity": identity})
     with run.timed(f"train-generator-{condition}"):
         torch.manual_seed(cfg.seed)
         cond_dim = cond.shape[1] if cond.ndim == 2 else cfg.classifier.feat_dim
@@ -266,7 +270,7 @@ def train_generator(
                                 n_classes=len(w["classes"]))
         fit_generator(model, w["x"][train], cond, gcfg, device=device, seed=cfg.seed,
                       checkpoint_dir=out, progress=progress, metrics_path=out / "metrics.jsonl")
-    _mark(run, f"train-generator-{condition}", fp)
+    _mark(run, f"train-generator-{condition}", _generator_fp(cfg, run, condition))
     log.info("generator (%s) trained for %d steps; files in %s", condition, gcfg.steps, out)
 
 
@@ -372,7 +376,7 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
             if missing:
                 log.warning("sass: class %d is %d windows short of its quota %d after %d rounds",
                             k, missing, m, s.max_rounds)
-            if not batch:
+            if not batch or len(batch["x"]) == 0:
                 bar.update()
                 continue
         if condition == "semantic":
@@ -383,13 +387,19 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
                       "rarity": rarity.astype(np.float32)})
         bar.update()
     bar.close()
+    if not parts:
+        raise ValueError(f"{strategy}: no generated window reached confidence "
+                         f"{s.confidence:g} in {s.max_rounds} rounds; train the generator longer "
+                         "or lower sampling.confidence")
     arrays = {key: np.concatenate([p[key] for p in parts]) for key in
               ("x", "y", "cond", "rarity", "confidence")}
     arrays["x"] = arrays["x"].astype(np.float32)
     save_npz(run.synthetic(strategy), **arrays, strategy=np.array(strategy))
-    log.info("%s: %d synthetic windows, mean confidence %.3f, mean rarity %.3f -> %s", strategy,
-             len(arrays["x"]), float(np.mean(arrays["confidence"])),
-             float(np.nanmean(arrays["rarity"])) if condition == "semantic" else float("nan"),
+    inside = np.isfinite(arrays["rarity"])  # rarity is NaN for windows outside every k-NN ball
+    log.info("%s: %d synthetic windows, mean confidence %.3f, %.0f %% inside the real k-NN "
+             "balls (mean rarity %.3f) -> %s", strategy, len(arrays["x"]),
+             float(np.mean(arrays["confidence"])), 100 * inside.mean(),
+             float(arrays["rarity"][inside].mean()) if inside.any() else float("nan"),
              run.synthetic(strategy))
     return arrays
 

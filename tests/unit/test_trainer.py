@@ -175,6 +175,9 @@ def test_predict_and_features_shapes_and_mode():
     np.testing.assert_allclose(
         predict_logits(model, x, device="cpu", batch_size=10), logits, rtol=1e-5, atol=1e-6
     )
+    # No windows: empty outputs of the right width, not an error.
+    assert predict_logits(model, x[:0], device="cpu").shape == (0, N_CLASSES)
+    assert extract_features(model, x[:0], device="cpu").shape == (0, 16)
     with pytest.raises(ValueError, match="encode"):
         extract_features(ConstantLogits(), x, device="cpu")
 
