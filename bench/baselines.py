@@ -20,6 +20,7 @@ from sasgda.config import build_config
 from sasgda.evaluation import format_mean_sd
 from sasgda.models import BACKBONES
 from sasgda.utils.io import atomic_write_text
+from sasgda.viz.tables import per_subject
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -75,14 +76,12 @@ def table(name: str, spec: dict, results: list[dict], backbones: list[str]) -> s
              "| backbone | accuracy % | macro-F1 % | s / model | per subject accuracy % |",
              "|---|---|---|---|---|"]
     for backbone in backbones:
-        rows = [r for r in results if r["backbone"] == backbone]
-        subjects = sorted({r["subject"] for r in rows}, key=lambda s: (len(s), s))
-        acc = [np.mean([r["accuracy"] for r in rows if r["subject"] == s]) for s in subjects]
-        f1 = [np.mean([r["macro_f1"] for r in rows if r["subject"] == s]) for s in subjects]
-        secs = np.mean([r["train_seconds"] for r in rows])
-        per = " / ".join(f"{100 * a:.1f}" for a in acc)
-        lines.append(f"| {backbone} | {format_mean_sd(acc)} | {format_mean_sd(f1)} | "
-                     f"{secs:.0f} | {per} |")
+        acc = per_subject(results, "none", backbone, "accuracy")
+        f1 = per_subject(results, "none", backbone, "macro_f1")
+        secs = np.mean([r["train_seconds"] for r in results if r["backbone"] == backbone])
+        per = " / ".join(f"{100 * a:.1f}" for a in acc.values())
+        lines.append(f"| {backbone} | {format_mean_sd(list(acc.values()))} | "
+                     f"{format_mean_sd(list(f1.values()))} | {secs:.0f} | {per} |")
     return "\n".join(lines) + "\n"
 
 

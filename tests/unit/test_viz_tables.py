@@ -1,0 +1,33 @@
+import numpy as np
+
+from sasgda.viz.tables import per_subject, subject_table, summary_table
+
+
+def _cells():
+    cells = []
+    for s, base in zip(["1", "2", "3", "10"], [0.70, 0.80, 0.75, 0.60], strict=True):
+        for seed in (0, 1):
+            cells.append(dict(subject=s, method="none", backbone="cnn", seed=seed,
+                              accuracy=base + 0.01 * seed, macro_f1=base))
+            cells.append(dict(subject=s, method="sass", backbone="cnn", seed=seed,
+                              accuracy=base + 0.05 + 0.01 * seed, macro_f1=base + 0.04))
+    return cells
+
+
+def test_seeds_are_averaged_within_subjects_in_numeric_order():
+    acc = per_subject(_cells(), "none", "cnn", "accuracy")
+    assert list(acc) == ["1", "2", "3", "10"]
+    np.testing.assert_allclose(acc["1"], 0.705)
+
+
+def test_summary_reports_gain_and_pairs_subjects():
+    table = summary_table(_cells(), methods=["none", "sass"])
+    row = next(line for line in table.splitlines() if "| sass |" in line)
+    assert "+5.0" in row and "4 x 2" in row
+    # Four pairs all improving: the smallest two-sided exact p-value is 2 / 2**4.
+    assert "0.125" in row
+
+
+def test_subject_table_has_a_mean_row():
+    table = subject_table(_cells(), "cnn", methods=["none", "sass"])
+    assert table.splitlines()[-1].startswith("| mean | **71.8** | **76.8** |")
