@@ -26,6 +26,8 @@ from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 from tqdm.auto import tqdm
 
+from sasgda.semantic.sass import rarity_scores  # the same Rarity Score as SASS uses
+
 # Largest distance block held in memory at once (float64 entries, 128 MiB).
 _BLOCK_ELEMENTS = 2**24
 
@@ -70,6 +72,10 @@ def _distance_blocks(x: np.ndarray, y: np.ndarray) -> Iterator[tuple[slice, np.n
 
 def knn_radii(features, k: int = 5) -> np.ndarray:
     """Distance of every feature to its k-th nearest neighbour in the same set, self excluded.
+
+    PRDC compares distances to these radii with a strict ``<``, so the radii are computed with
+    the very distance routine the comparisons use (not scikit-learn's neighbour search, whose
+    rounding differs in the last bits).
 
     Parameters
     ----------
@@ -215,38 +221,6 @@ def lof_scores(synthetic, real, k: int = 20) -> np.ndarray:
 def mean_lof(synthetic, real, k: int = 20) -> float:
     """Mean of :func:`lof_scores` over the synthetic features (higher = more outlying)."""
     return float(lof_scores(synthetic, real, k).mean())
-
-
-def rarity_scores(synthetic, real, k: int = 5) -> np.ndarray:
-    """Rarity Score of each synthetic feature (Han et al., ICLR 2023).
-
-    Each real feature ``R_j`` owns a ball of radius ``r_j``, its distance to its k-th nearest
-    real neighbour. A synthetic feature ``s`` inside at least one ball (``||s - R_j|| <= r_j``)
-    has rarity ``min r_j`` over the balls that contain it: a small value means it lies in a
-    dense region of the real data, a large one in a sparse region. A feature inside no ball is
-    off the real manifold and gets ``nan``.
-
-    Parameters
-    ----------
-    synthetic : array-like, shape (M, D)
-    real : array-like, shape (N, D)
-    k : int
-        Neighbour rank for the radii, in ``[1, N - 1]``.
-
-    Returns
-    -------
-    ndarray, shape (M,)
-        Rarity per synthetic feature, ``nan`` where it lies inside no ball.
-    """
-    real, synthetic = _check_pair(real, synthetic, min_real=2)
-    radii = knn_radii(real, k)
-    scores = np.empty(len(synthetic))
-    for rows, dist in _distance_blocks(synthetic, real):
-        # 1. balls that contain each sample; 2. smallest radius among them (inf if none).
-        containing = np.where(dist <= radii[None, :], radii[None, :], np.inf)
-        scores[rows] = containing.min(axis=1)
-    scores[np.isinf(scores)] = np.nan
-    return scores
 
 
 def rarity_score(synthetic, real, k: int = 5) -> tuple[float, float]:

@@ -82,7 +82,7 @@ class FeedForward(nn.Sequential):
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention ``(batch, n_q, d_model), (batch, n_kv, d_model) -> (batch, n_q, d_model)``.
+    """Multi-head attention of queries ``(batch, n_q, d_model)`` on ``(batch, n_kv, d_model)``.
 
     A lean ``nn.MultiheadAttention`` on ``F.scaled_dot_product_attention``: on a CPU it is about
     twice as fast for the many short sequences of the Transformer backbones. No dropout on the

@@ -9,10 +9,10 @@ features go through a bidirectional LSTM and a classification head.
 
 Adapted to this project: the original runs on whole repetitions cut into time intervals; here the
 input is one window and its (downsampled) time steps are the LSTM's sequence. A strided temporal
-stem brings any window to about 40 steps (so 200 Hz and 2 kHz windows cost about the same). The
+stem brings any window to about 20 steps (so 200 Hz and 2 kHz windows cost about the same). The
 subject-aware contrastive loss is not used: every backbone is trained with the same
 cross-entropy trainer. Every channel is treated as part of the ring; for NinaPro DB2/DB7 only the
-first 8 of 12 electrodes really form one, which the learned spatial kernel can absorb.
+first 8 of 12 electrodes really form one, so there the wrap-around is an approximation.
 """
 
 from __future__ import annotations
