@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="cells in parallel processes")
     _common(p)
 
+    p = sub.add_parser("report", help="tables (markdown + csv) and plots")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--run-dir", type=Path, help="report on one run directory")
+    where.add_argument("--out", type=Path, help="report on a benchmark directory")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+
     p = sub.add_parser("demo", help="the pipeline on built-in simulated data")
     p.add_argument("--run-dir", type=Path, default=Path("runs/demo"),
                    help="where the demo's files go (default runs/demo)")
@@ -245,6 +251,13 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     log.info("benchmark: %d cells in %s", len(results), args.out)
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from sasgda.viz.report import report_benchmark, report_run
+
+    path = report_run(args.run_dir) if args.run_dir else report_benchmark(args.out)
+    log.info("wrote %s", path)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from importlib.resources import files
 
@@ -269,6 +282,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "run": cmd_run,
     "benchmark": cmd_benchmark,
+    "report": cmd_report,
     "demo": cmd_demo,
 }
 

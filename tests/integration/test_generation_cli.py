@@ -95,3 +95,8 @@ def test_evaluate_and_augmented_downstream(run):
                      *TINY]) == 0
         m = load_json(run / "downstream" / f"cnn-{augment}" / "metrics.json")
         assert m["n_train_extra"] == round(2.0 * m["n_train_real"])
+    assert main(["report", "--run-dir", str(run), "--quiet"]) == 0
+    report = (run / "report.md").read_text()
+    assert "| cnn | gmss |" in report and "| gmss |" in report.split("Generation quality")[1]
+    assert (run / "plots" / "embedding.png").stat().st_size > 0
+    assert (run / "plots" / "waveforms-sass.png").stat().st_size > 0

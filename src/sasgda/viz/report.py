@@ -1,0 +1,107 @@
+"""`sasgda report`: markdown + CSV tables and plots for one run or for a benchmark directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from sasgda.utils.io import atomic_write_text, load_json, load_npz
+from sasgda.utils.rundir import RunDir
+from sasgda.viz.plots import plot_feature_embedding, plot_waveforms
+from sasgda.viz.tables import subject_table, summary_table
+
+QUALITY_COLUMNS = ("fid", "cas", "avg_knn", "lof", "rarity", "rarity_coverage", "precision",
+                   "recall", "density", "coverage")
+CSV_COLUMNS = ("subject", "method", "backbone", "seed", "accuracy", "macro_f1", "train_seconds")
+
+
+def quality_table(metrics_by_strategy: dict[str, dict[str, float]]) -> str:
+    """FID, CAS, AvgKNN, LOF, rarity and PRDC per strategy (one run, or means over runs)."""
+    lines = ["| strategy | " + " | ".join(QUALITY_COLUMNS) + " |",
+             "|---" * (len(QUALITY_COLUMNS) + 1) + "|"]
+    for strategy, m in metrics_by_strategy.items():
+        cells = [f"{m[c]:.3f}" if c in m and np.isfinite(m[c]) else "" for c in QUALITY_COLUMNS]
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def run_plots(run: RunDir) -> list[Path]:
+    """Real against synthetic waveforms per class, and a 2-D view of the semantic features."""
+    plots = []
+    w = load_npz(run.windows)
+    train = w["split"] == "train"
+    sets = {p.stem: load_npz(p) for p in sorted((run.root / "synthetic").glob("*.npz"))}
+    classes = [str(c) for c in w["classes"]]
+    for name, syn in sets.items():
+        plots.append(plot_waveforms(w["x"][train], w["y"][train], syn["x"], syn["y"], classes,
+                                    run.root / "plots" / f"waveforms-{name}.png",
+                                    fs_hz=float(w["fs_hz"])))
+    if run.features.is_file():
+        feats = load_npz(run.features)
+        by_set = {"real": (feats["features"][train], w["y"][train])}
+        for name in ("gmss", "sass"):
+            if name in sets:
+                by_set[name] = (sets[name]["cond"], sets[name]["y"])
+        plots.append(plot_feature_embedding(by_set, run.root / "plots" / "embedding.png"))
+    return plots
+
+
+def report_run(run_dir: str | Path) -> Path:
+    """``report.md``, ``results.csv`` and ``plots/`` for one run directory."""
+    run = RunDir(run_dir)
+    run.require(run.windows, "prepare")
+    rows = [{**load_json(p), "subject": run.info().get("subject", ""),
+             "method": load_json(p)["augment"]}
+            for p in sorted((run.root / "downstream").glob("*/metrics.json"))]
+    quality = load_json(run.root / "metrics.json") if (run.root / "metrics.json").is_file() else {}
+    plots = run_plots(run)
+    info = run.info()
+    parts = [f"# sasgda report: {info.get('dataset', '?')}, subject {info.get('subject', '?')}, "
+             f"{info.get('protocol', '?')}", ""]
+    if rows:
+        parts += ["## Downstream accuracy", "", summary_table(rows), ""]
+    if quality:
+        parts += ["## Generation quality (evaluator features)", "", quality_table(quality), ""]
+    if plots:
+        parts += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
+    timings = info.get("timings_s", {})
+    parts += ["## Stage timings (s)", ""] + [f"- {k}: {v:.1f}" for k, v in timings.items()]
+    atomic_write_text(run.root / "results.csv", _csv(rows))
+    return atomic_write_text(run.root / "report.md", "\n".join(parts) + "\n")
+
+
+def report_benchmark(out: str | Path) -> Path:
+    """``report.md`` and ``results.csv`` for a benchmark directory (every finished cell)."""
+    out = Path(out)
+    cells = [load_json(p) for p in sorted((out / "cells").glob("*.json"))]
+    if not cells:
+        raise FileNotFoundError(f"{out / 'cells'}: no finished cell; run `sasgda benchmark`")
+    settings = load_json(out / "benchmark.json") if (out / "benchmark.json").is_file() else {}
+    parts = [f"# sasgda benchmark: {settings.get('dataset', '?')}", "",
+             "Accuracy and macro-F1 on the test part, mean ± sd over subjects (seeds averaged "
+             "within a subject); Wilcoxon: paired two-sided test against `none` across subjects.",
+             "", summary_table(cells, methods=settings.get("methods", ())), ""]
+    for backbone in dict.fromkeys(c["backbone"] for c in cells):
+        parts += [f"## {backbone}: accuracy per subject (%)", "",
+                  subject_table(cells, backbone, methods=settings.get("methods", ())), ""]
+    quality: dict[str, list[dict]] = {}
+    for path in sorted((out / "runs").glob("*/metrics.json")):
+        for strategy, m in load_json(path).items():
+            quality.setdefault(strategy, []).append(m)
+    if quality:
+        means = {s: {c: float(np.nanmean([m[c] for m in ms if c in m])) for c in QUALITY_COLUMNS
+                     if any(c in m for m in ms)} for s, ms in quality.items()}
+        parts += ["## Generation quality (mean over runs)", "", quality_table(means), ""]
+    atomic_write_text(out / "results.csv", _csv(cells))
+    return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -1,0 +1,47 @@
+"""`sasgda benchmark` and `sasgda report` on a tiny simulated grid."""
+
+from sasgda.cli import main
+from sasgda.utils.io import load_json
+
+TINY = ["--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
+        "--set", "downstream.train.epochs=1", "--quiet"]
+
+
+def test_rerun_computes_only_missing_cells(tmp_path):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--dataset", "simulated", "--subjects", "1-2", "--out", str(out),
+            "--methods", "none", "jitter", "--backbones", "cnn", "--seeds", "0", *TINY]
+    assert main(args) == 0
+    cells = sorted((out / "cells").glob("*.json"))
+    assert [c.name for c in cells] == [
+        "s1_jitter_cnn_seed0.json", "s1_none_cnn_seed0.json",
+        "s2_jitter_cnn_seed0.json", "s2_none_cnn_seed0.json"]
+    before = {c.name: c.stat().st_mtime_ns for c in cells}
+    # An interrupted benchmark: one cell never finished.
+    (out / "cells" / "s2_jitter_cnn_seed0.json").unlink()
+    assert main(args) == 0
+    after = {c.name: c.stat().st_mtime_ns for c in (out / "cells").glob("*.json")}
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {"s2_jitter_cnn_seed0.json"}
+    cell = load_json(out / "cells" / "s2_jitter_cnn_seed0.json")
+    assert cell["method"] == "jitter" and 0 <= cell["accuracy"] <= 1
+
+    assert main(["report", "--out", str(out), "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "| cnn | jitter |" in report and "Wilcoxon" in report
+    assert len((out / "results.csv").read_text().splitlines()) == 5
+
+
+def test_a_changed_config_needs_a_new_out(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--dataset", "simulated", "--subjects", "1", "--out", str(out),
+            "--methods", "none", "--backbones", "cnn", *TINY]
+    assert main(args) == 0
+    assert main([*args, "--set", "downstream.train.lr=0.01"]) == 2
+    assert "another config" in capsys.readouterr().err
+
+
+def test_unknown_method_is_a_one_line_error(tmp_path, capsys):
+    assert main(["benchmark", "--dataset", "simulated", "--subjects", "1", "--out",
+                 str(tmp_path / "b"), "--methods", "nonsense", *TINY]) == 2
+    assert "unknown method 'nonsense'" in capsys.readouterr().err
