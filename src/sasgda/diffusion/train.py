@@ -13,9 +13,8 @@ where an uninterrupted one would be.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from sasgda.config import GeneratorConfig
 from sasgda.diffusion.loss import diffusion_loss
 from sasgda.diffusion.schedulers import make_noise_scheduler, save_scheduler_config
 from sasgda.models.unet1d import ConditionalUNet1D
-from sasgda.utils.io import atomic_write_text
+from sasgda.utils.io import atomic_write_bytes, atomic_write_text
 from sasgda.utils.modelio import load_model, save_model, save_state_dict
 
 LOG_EVERY = 50  # steps between metrics lines and progress-bar updates
@@ -99,18 +98,10 @@ def _check_config(cfg: GeneratorConfig) -> None:
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` through :func:`~sasgda.utils.io.atomic_write_bytes` (temp file + rename)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _numpy_rng_state() -> dict:
