@@ -105,12 +105,9 @@ def train_classifier(cfg: Config, run: RunDir, device: torch.device, progress: b
         kwargs = {"feat_dim": ccfg.feat_dim, "dropout": ccfg.dropout} if cnn else {}
         model = build_classifier(ccfg.backbone, n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
                                  n_classes=len(w["classes"]), **kwargs)
-        metrics_path = run.classifier / "metrics.jsonl"
-        metrics_path.unlink(missing_ok=True)
-        run.classifier.mkdir(parents=True, exist_ok=True)
         history = fit(model, *split_arrays(w, "train"), *split_arrays(w, "val"), ccfg.train,
                       device=device, seed=cfg.seed, progress=progress,
-                      metrics_path=metrics_path, desc="classifier")
+                      metrics_path=run.classifier / "metrics.jsonl", desc="classifier")
         save_model(model, run.classifier)
         x_test, y_test = split_arrays(w, "test")
         test_acc = float(np.mean(predict_logits(model, x_test, device=device).argmax(1) == y_test))
@@ -175,7 +172,6 @@ def train_downstream(
         model = build_classifier(dcfg.backbone, n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
                                  n_classes=len(w["classes"]))
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").unlink(missing_ok=True)
         start = time.perf_counter()
         history = fit(model, x_train, y_train, *split_arrays(w, "val"), dcfg.train,
                       device=device, seed=cfg.seed, progress=progress,
