@@ -19,7 +19,7 @@ from sasgda.benchmark import run_benchmark
 from sasgda.config import build_config
 from sasgda.evaluation import format_mean_sd
 from sasgda.models import BACKBONES
-from sasgda.utils.io import atomic_write_text
+from sasgda.utils.io import atomic_write_text, load_json
 from sasgda.viz.tables import per_subject
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--report-only", action="store_true",
+                        help="table the cells finished so far without computing more")
     args = parser.parse_args()
 
     sections = []
@@ -50,9 +52,12 @@ def main() -> int:
             continue
         cfg = build_config(overrides=[f"data.dataset={name}", f"data.protocol={spec['protocol']}",
                                       "device=cpu"])
-        results = run_benchmark(cfg, data_path=str(spec["data"]), subjects=spec["subjects"],
-                                methods=["none"], backbones=args.backbones, seeds=args.seeds,
-                                out=args.out / name, jobs=args.jobs)
+        if args.report_only:
+            results = [load_json(p) for p in sorted((args.out / name / "cells").glob("*.json"))]
+        else:
+            results = run_benchmark(cfg, data_path=str(spec["data"]), subjects=spec["subjects"],
+                                    methods=["none"], backbones=args.backbones, seeds=args.seeds,
+                                    out=args.out / name, jobs=args.jobs)
         sections.append(table(name, spec, results, args.backbones))
 
     text = "\n".join([
@@ -73,15 +78,16 @@ def main() -> int:
 
 def table(name: str, spec: dict, results: list[dict], backbones: list[str]) -> str:
     lines = [f"## {name} ({spec['protocol']}, subjects {', '.join(spec['subjects'])})", "",
-             "| backbone | accuracy % | macro-F1 % | s / model | per subject accuracy % |",
-             "|---|---|---|---|---|"]
+             "| backbone | accuracy % | macro-F1 % | s / model | subjects "
+             "| per subject accuracy % |",
+             "|---|---|---|---|---|---|"]
     for backbone in backbones:
         acc = per_subject(results, "none", backbone, "accuracy")
         f1 = per_subject(results, "none", backbone, "macro_f1")
         secs = np.mean([r["train_seconds"] for r in results if r["backbone"] == backbone])
         per = " / ".join(f"{100 * a:.1f}" for a in acc.values())
         lines.append(f"| {backbone} | {format_mean_sd(list(acc.values()))} | "
-                     f"{format_mean_sd(list(f1.values()))} | {secs:.0f} | {per} |")
+                     f"{format_mean_sd(list(f1.values()))} | {secs:.0f} | {len(acc)} | {per} |")
     return "\n".join(lines) + "\n"
 
 
