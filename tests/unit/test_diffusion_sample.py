@@ -9,14 +9,6 @@ from sasgda.diffusion import sample
 from sasgda.models.unet1d import ConditionalUNet1D
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Oracle(nn.Module):
     """Returns the true x0 of each row, which it looks up from the label it is given."""
 

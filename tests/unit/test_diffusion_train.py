@@ -22,14 +22,6 @@ TINY = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def data(n=8, n_times=16):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, 2, n_times)).astype(np.float32)

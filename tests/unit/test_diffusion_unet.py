@@ -9,14 +9,6 @@ from sasgda.utils.modelio import load_model, save_model
 TINY = dict(base_channels=8, channel_mults=(1, 2, 4), cond_dim=12, n_cond_tokens=3, n_heads=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(n_chans=3, **overrides):
     torch.manual_seed(0)
     return ConditionalUNet1D(n_chans=n_chans, **{**TINY, **overrides})
