@@ -23,6 +23,7 @@ import torch
 
 from sasgda import pipeline
 from sasgda.config import build_config, replace
+from sasgda.training import predict_logits
 from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
 from sasgda.utils.rundir import RunDir
 
@@ -50,8 +51,6 @@ def subject_result(subject: str, out: Path, ratio: float) -> dict:
         start = time.perf_counter()
         syn = pipeline.generate(cfg, run, device, strategy, progress=False)
         gen_seconds = time.perf_counter() - start
-        from sasgda.training import predict_logits
-
         acc = float(np.mean(predict_logits(classifier, syn["x"], device=device).argmax(1)
                             == syn["y"]))
         info = run.info()["timings_s"]

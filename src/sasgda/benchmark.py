@@ -13,7 +13,6 @@ stages whose artifacts are fresh, so an interrupted benchmark resumes where it s
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from sasgda.config import Config, build_config, replace, to_dict
+from sasgda.config import Config, replace, to_dict
 from sasgda.utils.io import load_json, save_json
 
 log = logging.getLogger("sasgda")
@@ -69,27 +68,30 @@ def cell_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.name}.json"
 
 
-def _quiet_worker() -> None:
-    """One thread per process: cells run side by side instead of fighting for cores."""
+def _worker(cfg_dict: dict, out: str, subject: str, seed: int, **changes: Any):
+    """Config, device and run directory of one worker process, seeded.
+
+    One torch thread per process: cells run side by side instead of fighting for cores.
+    """
     import torch
+
+    from sasgda.config import from_dict
+    from sasgda.utils import resolve_device, seed_everything
+    from sasgda.utils.rundir import RunDir
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    cfg = replace(from_dict(Config, cfg_dict), seed=seed, **changes)
+    seed_everything(seed)
+    return cfg, resolve_device(cfg.device), RunDir(run_dir(Path(out), subject, seed))
 
 
 def _shared_stages(cfg_dict: dict, out: str, data_path: str | None, subject: str, seed: int,
                    methods: tuple[str, ...]) -> str:
     """Prepare (and, for generative methods, classifier, generators, synthetic sets) once."""
     from sasgda import pipeline
-    from sasgda.config import from_dict
-    from sasgda.utils import resolve_device, seed_everything
-    from sasgda.utils.rundir import RunDir
 
-    _quiet_worker()
-    cfg = replace(from_dict(Config, cfg_dict), seed=seed)
-    device = resolve_device(cfg.device)
-    seed_everything(seed)
-    run = RunDir(run_dir(Path(out), subject, seed))
+    cfg, device, run = _worker(cfg_dict, out, subject, seed)
     pipeline.start_run(cfg, run, str(device))
     pipeline.ensure_prepared(cfg, run, data_path, subject)
     for strategy in (m for m in methods if m in GENERATIVE):
@@ -99,17 +101,11 @@ def _shared_stages(cfg_dict: dict, out: str, data_path: str | None, subject: str
 
 def _run_cell(cfg_dict: dict, out: str, cell: Cell) -> dict[str, Any]:
     from sasgda import pipeline
-    from sasgda.config import from_dict
-    from sasgda.utils import resolve_device, seed_everything
-    from sasgda.utils.rundir import RunDir
+    from sasgda.config import DownstreamConfig, from_dict
 
-    _quiet_worker()
-    cfg = from_dict(Config, cfg_dict)
-    cfg = replace(cfg, seed=cell.seed,
-                  downstream=replace(cfg.downstream, backbone=cell.backbone, augment=cell.method))
-    device = resolve_device(cfg.device)
-    seed_everything(cell.seed)
-    run = RunDir(run_dir(Path(out), cell.subject, cell.seed))
+    downstream = replace(from_dict(DownstreamConfig, cfg_dict["downstream"]),
+                         backbone=cell.backbone, augment=cell.method)
+    cfg, device, run = _worker(cfg_dict, out, cell.subject, cell.seed, downstream=downstream)
     metrics = pipeline.train_downstream(cfg, run, device, progress=False)
     result = {"subject": cell.subject, "method": cell.method, "backbone": cell.backbone,
               "seed": cell.seed, **metrics}
@@ -185,8 +181,4 @@ def check_methods(methods: Sequence[str]) -> None:
             raise ValueError(f"unknown method {method!r} (valid: {', '.join(valid)})")
 
 
-def default_jobs() -> int:
-    return max(1, (os.cpu_count() or 1))
-
-
-__all__ = ["Cell", "parse_subjects", "run_benchmark", "build_config"]
+__all__ = ["Cell", "parse_subjects", "run_benchmark"]

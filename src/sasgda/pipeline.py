@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from sasgda.config import Config, dump_yaml, replace, to_dict
 from sasgda.data import prepare_windows, summarize_windows
-from sasgda.utils.io import load_npz, save_json, save_npz
+from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json, save_npz
 from sasgda.utils.rundir import RunDir
 
 log = logging.getLogger("sasgda")
@@ -72,16 +73,27 @@ def split_arrays(w: dict[str, np.ndarray], split: str) -> tuple[np.ndarray, np.n
 # --- stages --------------------------------------------------------------------------------------
 
 
+def _resolved(data_path: str | Path | None) -> str | None:
+    return str(Path(data_path).resolve()) if data_path else None
+
+
+def _prepare_fp(cfg: Config, data_path: str | None, subject: str) -> str:
+    return fingerprint(cfg.data, data_path, str(subject))
+
+
+def _classifier_fp(cfg: Config, run: RunDir) -> str:
+    return fingerprint(stage_fingerprint(run, "prepare"), cfg.classifier, cfg.seed)
+
+
 def prepare(cfg: Config, run: RunDir, data_path: str | Path | None, subject: str) -> dict:
     """`sasgda prepare`: write ``data/windows.npz`` and return its arrays."""
-    data_path = str(Path(data_path).resolve()) if data_path else None
-    fp = fingerprint(cfg.data, data_path, str(subject))
+    data_path = _resolved(data_path)
     with run.timed("prepare"):
         arrays = prepare_windows(cfg.data, data_path, subject)
         save_npz(run.windows, **arrays)
     run.update_info(dataset=cfg.data.dataset, data_path=data_path, subject=str(subject),
                     protocol=cfg.data.protocol)
-    _mark(run, "prepare", fp)
+    _mark(run, "prepare", _prepare_fp(cfg, data_path, subject))
     log.info("%s\nwrote %s", summarize_windows(arrays), run.windows)
     return arrays
 
@@ -98,7 +110,6 @@ def train_classifier(cfg: Config, run: RunDir, device: torch.device, progress: b
 
     w = load_windows(run)
     ccfg = cfg.classifier
-    fp = fingerprint(stage_fingerprint(run, "prepare"), ccfg, cfg.seed)
     with run.timed("train-classifier"):
         torch.manual_seed(cfg.seed)
         cnn = ccfg.backbone == "cnn"
@@ -114,7 +125,7 @@ def train_classifier(cfg: Config, run: RunDir, device: torch.device, progress: b
         save_json(run.classifier / "metrics.json", {**history, "test_accuracy": test_acc})
         features = extract_features(model, w["x"], device=device)
         save_npz(run.features, features=features, y=w["y"], split=w["split"])
-    _mark(run, "train-classifier", fp)
+    _mark(run, "train-classifier", _classifier_fp(cfg, run))
     log.info("task-aware classifier: best val acc %.3f (epoch %d), test acc %.3f; features %s",
              history["best_val_acc"], history["best_epoch"], test_acc, features.shape)
     return model
@@ -203,14 +214,13 @@ def train_downstream(
 
 
 def ensure_prepared(cfg: Config, run: RunDir, data_path: str | Path | None, subject: str) -> None:
-    data_path = str(Path(data_path).resolve()) if data_path else None
-    if not is_fresh(run, "prepare", fingerprint(cfg.data, data_path, str(subject)), run.windows):
+    data_path = _resolved(data_path)
+    if not is_fresh(run, "prepare", _prepare_fp(cfg, data_path, subject), run.windows):
         prepare(cfg, run, data_path, subject)
 
 
 def ensure_classifier(cfg: Config, run: RunDir, device: torch.device, progress: bool) -> None:
-    fp = fingerprint(stage_fingerprint(run, "prepare"), cfg.classifier, cfg.seed)
-    if not is_fresh(run, "train-classifier", fp, run.features):
+    if not is_fresh(run, "train-classifier", _classifier_fp(cfg, run), run.features):
         train_classifier(cfg, run, device, progress=progress)
 
 
@@ -347,7 +357,7 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
         sampler = SparseAwareSampler(gaussians, features, y_train, head, s, device=device)
 
     parts = []
-    bar = tqdm_classes(n_classes, strategy, progress)
+    bar = tqdm(total=n_classes, desc=f"generate {strategy}", unit="class", disable=not progress)
     for k in range(n_classes):
         m = int(quota[k])
         real_k = features[y_train == k]
@@ -400,12 +410,6 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
     return arrays
 
 
-def tqdm_classes(n: int, strategy: str, progress: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=n, desc=f"generate {strategy}", unit="class", disable=not progress)
-
-
 def _synthetic_fp(cfg: Config, run: RunDir, strategy: str) -> str:
     condition = "label" if strategy == "label" else "semantic"
     return fingerprint(_generator_fp(cfg, run, condition), stage_fingerprint(run, "prepare"),
@@ -435,24 +439,20 @@ def run_all(
     Stages whose artifacts are fresh (same config, same inputs) are skipped, so an interrupted
     run continues where it stopped when started again with the same command.
     """
-    from sasgda.config import replace as cfg_replace
-
     ensure_prepared(cfg, run, data_path, subject)
     for method in methods:
         if method in SYNTHETIC_STRATEGIES:
             ensure_synthetic(cfg, run, device, method, progress)
     rows = []
     for method in methods:
-        dcfg = cfg_replace(cfg.downstream, augment=method)
+        dcfg = replace(cfg.downstream, augment=method)
         out = run.downstream(dcfg.backbone, method)
         fp = fingerprint(stage_fingerprint(run, "prepare"),
                          stage_fingerprint(run, f"generate-{method}"), dcfg, cfg.seed)
         if is_fresh(run, f"downstream-{dcfg.backbone}-{method}", fp, out / "metrics.json"):
-            from sasgda.utils.io import load_json
-
             metrics = load_json(out / "metrics.json")
         else:
-            metrics = train_downstream(cfg_replace(cfg, downstream=dcfg), run, device, progress)
+            metrics = train_downstream(replace(cfg, downstream=dcfg), run, device, progress)
             _mark(run, f"downstream-{dcfg.backbone}-{method}", fp)
         rows.append(metrics)
     table = accuracy_table(rows)
@@ -462,8 +462,6 @@ def run_all(
         table, "", "## Stage timings (s)", "",
         *[f"- {stage}: {seconds:.1f}" for stage, seconds in timings.items()], "",
     ])
-    from sasgda.utils.io import atomic_write_text
-
     atomic_write_text(run.root / "report.md", report)
     return table
 
@@ -570,6 +568,4 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
 
 
 def load_json_if(path: Path) -> dict:
-    from sasgda.utils.io import load_json
-
     return load_json(path) if path.is_file() else {}

@@ -61,9 +61,9 @@ def report_run(run_dir: str | Path) -> Path:
     """``report.md``, ``results.csv`` and ``plots/`` for one run directory."""
     run = RunDir(run_dir)
     run.require(run.windows, "prepare")
-    rows = [{**load_json(p), "subject": run.info().get("subject", ""),
-             "method": load_json(p)["augment"]}
-            for p in sorted((run.root / "downstream").glob("*/metrics.json"))]
+    subject = run.info().get("subject", "")
+    rows = [{**m, "subject": subject, "method": m["augment"]}
+            for m in map(load_json, sorted((run.root / "downstream").glob("*/metrics.json")))]
     quality = load_json(run.root / "metrics.json") if (run.root / "metrics.json").is_file() else {}
     plots = run_plots(run)
     info = run.info()
