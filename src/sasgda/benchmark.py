@@ -13,8 +13,8 @@ stages whose artifacts are fresh, so an interrupted benchmark resumes where it s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,22 +113,51 @@ def _run_cell(cfg_dict: dict, out: str, cell: Cell) -> dict[str, Any]:
     return result
 
 
-def _parallel(fn: Callable, tasks: Sequence[tuple], jobs: int, desc: str, progress: bool):
-    """Run ``fn(*task)`` for every task, in ``jobs`` processes (in-process when jobs == 1)."""
-    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, unit="task")
-    results = []
+def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[str, ...],
+              todo: Sequence[Cell], jobs: int, progress: bool) -> None:
+    """Shared stages of every (subject, seed), each followed by that pair's cells.
+
+    Cells whose shared stages are done go before the next pair's shared stages, so finished
+    results appear subject by subject and an interrupted benchmark has whole subjects to show.
+    At most ``jobs`` tasks run at once, each in its own process (in-process when jobs == 1).
+    """
+    pairs = sorted({(c.subject, c.seed) for c in todo}, key=lambda p: (p[1], _subject_key(p[0])))
+    cells_of = {pair: [c for c in todo if (c.subject, c.seed) == pair] for pair in pairs}
+    bar = tqdm(total=len(pairs) + len(todo), desc="benchmark", unit="task", disable=not progress)
     if jobs <= 1:
-        for task in tasks:
-            results.append(fn(*task))
+        for subject, seed in pairs:
+            _shared_stages(cfg_dict, out, data_path, subject, seed, methods)
             bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(fn, *task) for task in tasks]
-            for future in as_completed(futures):
-                results.append(future.result())
+            for cell in cells_of[(subject, seed)]:
+                _run_cell(cfg_dict, out, cell)
+                bar.update()
+        bar.close()
+        return
+    waiting_pairs, ready_cells, running = list(pairs), [], set()
+    pair_of = {}  # future of a shared-stages task -> its (subject, seed)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        while waiting_pairs or ready_cells or running:
+            while len(running) < jobs and (ready_cells or waiting_pairs):
+                if ready_cells:
+                    future = pool.submit(_run_cell, cfg_dict, out, ready_cells.pop(0))
+                else:
+                    subject, seed = waiting_pairs.pop(0)
+                    future = pool.submit(_shared_stages, cfg_dict, out, data_path, subject, seed,
+                                         methods)
+                    pair_of[future] = (subject, seed)
+                running.add(future)
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # re-raises a worker's error here
+                if future in pair_of:
+                    ready_cells += cells_of[pair_of[future]]
                 bar.update()
     bar.close()
-    return results
+
+
+def _subject_key(subject: str) -> tuple[int, int | str]:
+    """Numeric subjects in numeric order ("2" before "10"), then the others."""
+    return (0, int(subject)) if subject.isdigit() else (1, subject)
 
 
 def run_benchmark(
@@ -163,12 +192,7 @@ def run_benchmark(
              for m in methods for b in backbones]
     todo = [c for c in cells if not cell_path(out, c).is_file()]
     log.info("benchmark: %d cells, %d already done", len(cells), len(cells) - len(todo))
-    cfg_dict = to_dict(cfg)
-    pairs = sorted({(c.subject, c.seed) for c in todo}, key=lambda p: (p[1], p[0]))
-    _parallel(_shared_stages,
-              [(cfg_dict, str(out), data_path, s, seed, tuple(methods)) for s, seed in pairs],
-              min(jobs, len(pairs)) if pairs else 1, "shared stages", progress)
-    _parallel(_run_cell, [(cfg_dict, str(out), c) for c in todo], jobs, "cells", progress)
+    _schedule(to_dict(cfg), str(out), data_path, tuple(methods), todo, jobs, progress)
     return [load_json(cell_path(out, c)) for c in cells]
 
 

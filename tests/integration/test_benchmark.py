@@ -32,6 +32,26 @@ def test_rerun_computes_only_missing_cells(tmp_path):
     assert len((out / "results.csv").read_text().splitlines()) == 5
 
 
+def test_each_subject_finishes_before_the_next_starts(tmp_path):
+    """Cells run right after their subject's shared stages, not after every subject's."""
+    out = tmp_path / "bench"
+    for jobs in ("1", "2"):
+        assert main(["benchmark", "--dataset", "simulated", "--subjects", "1-3", "--out",
+                     str(out / jobs), "--methods", "none", "--backbones", "cnn", "--seeds", "0",
+                     "--jobs", jobs, *TINY]) == 0
+    cells = out / "1" / "cells"
+    prepared = out / "1" / "runs"
+    assert (cells / "s1_none_cnn_seed0.json").stat().st_mtime_ns < (
+        prepared / "s2-seed0" / "data" / "windows.npz").stat().st_mtime_ns
+    assert (cells / "s2_none_cnn_seed0.json").stat().st_mtime_ns < (
+        prepared / "s3-seed0" / "data" / "windows.npz").stat().st_mtime_ns
+    # Two processes give the same cells as one (each cell is seeded on its own).
+    for subject in "123":
+        name = f"s{subject}_none_cnn_seed0.json"
+        assert load_json(out / "1" / "cells" / name)["accuracy"] == load_json(
+            out / "2" / "cells" / name)["accuracy"]
+
+
 def test_a_changed_config_needs_a_new_out(tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["benchmark", "--dataset", "simulated", "--subjects", "1", "--out", str(out),
