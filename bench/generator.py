@@ -1,18 +1,22 @@
 """SRG against label-only conditioning on MyoUP subjects 1-3, and the generator's cost.
 
-For each subject: prepare (intra-subject), train the task-aware classifier, train the semantic
-and the label-conditioned generators with the default config, generate from real training
-features (`real`) and from labels (`label`), and score the generated windows with the subject's
-task-aware classifier (accuracy = fraction classified as the class they were generated for).
-Then the default model's training and generation speed at NinaPro size (12 x 400, simulated).
-Writes bench/results/generator.md.
+For each subject it uses the run of `bench/sasgda_myoup.py` (seed 0, same config): the task-aware
+classifier, the semantic and the label-conditioned generators, and the synthetic sets generated
+from real training features (`real`, SRG) and from labels (`label`), two per real training window.
+Stages that are missing are run here with that config (about 25 CPU-minutes per subject). The
+subject's task-aware classifier then scores the generated windows (accuracy = fraction classified
+as the class they were generated for), and a small set of real-conditioned windows is generated
+again with other sampler settings to show what 25 DDIM steps cost against 50. Last, the default
+model's training and generation speed at MyoUP size (8 x 40) and NinaPro size (12 x 400,
+simulated): run it on an otherwise idle machine. Writes bench/results/generator.md.
 
-    python bench/generator.py [--subjects 1 2 3] [--ratio 0.5] [--jobs 2]
+    python bench/generator.py [--subjects 1 2 3] [--jobs 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,57 +24,77 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sasgda_myoup import MYOUP, OUT, bench_config  # bench/ is on sys.path for bench scripts
 
 from sasgda import pipeline
+from sasgda.benchmark import run_dir
 from sasgda.config import build_config, replace
+from sasgda.diffusion import load_generator, sample
 from sasgda.training import predict_logits
-from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
+from sasgda.utils.io import atomic_write_text, load_json, load_npz
 from sasgda.utils.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
-MYOUP = ROOT.parent / "shared" / "data" / "myoup-ninapro"
+SAMPLERS = [("ddim", 10), ("ddim", 25), ("ddim", 50), ("dpm", 10), ("dpm", 25)]
+PER_CLASS = 20  # real-conditioned windows per class for the sampler comparison
 
 
-def subject_result(subject: str, out: Path, ratio: float) -> dict:
+def _accuracy(classifier, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(predict_logits(classifier, x, device="cpu").argmax(1) == y))
+
+
+def subject_result(subject: str, out: Path) -> dict:
     torch.set_num_threads(1)
-    cached = out / f"s{subject}.json"
-    if cached.is_file():
-        return load_json(cached)
-    cfg = build_config(overrides=["data.dataset=myoup", "device=cpu",
-                                  f"generate.ratio={ratio}"])
-    run = RunDir(out / f"s{subject}")
+    cfg = bench_config()
     device = torch.device("cpu")
+    run = RunDir(run_dir(out, subject, cfg.seed))
     pipeline.start_run(cfg, run, "cpu")
     pipeline.ensure_prepared(cfg, run, str(MYOUP), subject)
-    pipeline.ensure_classifier(cfg, run, device, progress=False)
+    for strategy in ("real", "label"):
+        pipeline.ensure_synthetic(cfg, run, device, strategy, progress=False)
     classifier = pipeline.load_classifier(run, device)
-    n_train = int((load_npz(run.windows)["split"] == "train").sum())
-    result = {"subject": subject, "n_train": n_train}
+    timings = run.info()["timings_s"]
+    w = pipeline.load_windows(run)
+    result = {"subject": subject, "n_train": int((w["split"] == "train").sum()),
+              "classifier_test_accuracy": load_json(run.classifier / "metrics.json")[
+                  "test_accuracy"]}
     for strategy, condition in (("real", "semantic"), ("label", "label")):
-        pipeline.ensure_generator(cfg, run, device, condition, progress=False)
-        start = time.perf_counter()
-        syn = pipeline.generate(cfg, run, device, strategy, progress=False)
-        gen_seconds = time.perf_counter() - start
-        acc = float(np.mean(predict_logits(classifier, syn["x"], device=device).argmax(1)
-                            == syn["y"]))
-        info = run.info()["timings_s"]
+        syn = load_npz(run.synthetic(strategy))
+        # Training seconds from the generator's own log: they add up over resumed runs.
+        log_lines = (run.generator_dir(condition) / "metrics.jsonl").read_text().splitlines()
+        train_seconds = json.loads(log_lines[-1])["seconds"]
         result[condition] = {
-            "train_seconds": info[f"train-generator-{condition}"],
+            "train_seconds": train_seconds,
             "train_windows_per_s": cfg.generator.steps * cfg.generator.batch_size
-            / info[f"train-generator-{condition}"],
+            / train_seconds,
             "generated": len(syn["x"]),
-            "generate_windows_per_s": len(syn["x"]) / gen_seconds,
-            "classifier_accuracy_on_generated": acc,
+            "generate_windows_per_s": len(syn["x"]) / timings[f"generate-{strategy}"],
+            "classifier_accuracy_on_generated": _accuracy(classifier, syn["x"], syn["y"]),
         }
-    result["classifier_test_accuracy"] = load_json(run.classifier / "metrics.json")[
-        "test_accuracy"]
-    save_json(cached, result)
+
+    # The same real conditions through other samplers, from the same starting noise.
+    train = w["split"] == "train"
+    features = load_npz(run.features)["features"][train]
+    y_train = w["y"][train]
+    rng = np.random.default_rng(0)
+    picks = np.concatenate([rng.choice(np.flatnonzero(y_train == k), PER_CLASS)
+                            for k in range(len(w["classes"]))])
+    model = load_generator(run.generator_dir("semantic"), device)
+    result["samplers"] = {}
+    for solver, steps in SAMPLERS:
+        start = time.perf_counter()
+        x = sample(model, features[picks], n_times=w["x"].shape[2], solver=solver, steps=steps,
+                   generator=torch.Generator().manual_seed(0), progress=False)
+        result["samplers"][f"{solver} {steps}"] = {
+            "accuracy": _accuracy(classifier, x, y_train[picks]),
+            "windows_per_s": len(x) / (time.perf_counter() - start)}
     return result
 
 
-def speed_at(n_chans: int, fs_hz: float, threads: int, train_steps: int = 20,
-             n_generate: int = 64) -> dict:
-    """Training and generation windows/s of the default model on simulated windows."""
+def speed_at(n_chans: int, fs_hz: float, threads: int, base_channels: int | None = None,
+             train_steps: int = 20, n_generate: int = 64) -> dict:
+    """Training and generation windows/s of the default model (or another width) on simulated
+    windows."""
     import tempfile
 
     from sasgda.data import prepare_windows
@@ -79,6 +103,8 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, train_steps: int = 20,
     torch.set_num_threads(threads)
     cfg = build_config(overrides=[f"data.sim_chans={n_chans}", f"data.sim_fs_hz={fs_hz}",
                                   "data.sim_gestures=4", "data.sim_rep_seconds=2"])
+    if base_channels is not None:
+        cfg = replace(cfg, generator=replace(cfg.generator, base_channels=base_channels))
     w = prepare_windows(cfg.data, None, 1)
     x = w["x"][w["split"] == "train"]
     cond = np.random.default_rng(0).standard_normal((len(x), 128)).astype(np.float32)
@@ -98,6 +124,7 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, train_steps: int = 20,
                generator=torch.Generator().manual_seed(0))
         rates[steps] = n_generate / (time.perf_counter() - start)
     return {"shape": f"{n_chans} x {x.shape[2]}", "threads": threads, "params": n_params,
+            "base_channels": cfg.generator.base_channels,
             "train_windows_per_s": train_rate, "generate_windows_per_s_25": rates[25],
             "generate_windows_per_s_50": rates[50]}
 
@@ -105,52 +132,70 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, train_steps: int = 20,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subjects", nargs="+", default=["1", "2", "3"])
-    parser.add_argument("--ratio", type=float, default=0.5,
-                        help="synthetic windows per real one for the accuracy check")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-generator")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="the output folder of bench/sasgda_myoup.py")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
 
-    speeds = [speed_at(8, 200.0, t) for t in (1, 2)] + [speed_at(12, 2000.0, t) for t in (1, 2)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(subject_result, args.subjects, [args.out] * len(args.subjects),
-                                [args.ratio] * len(args.subjects)))
-    cfg = build_config()
+        results = list(pool.map(subject_result, args.subjects, [args.out] * len(args.subjects)))
+    # Speeds last, when the subject runs no longer compete for the cores.
+    speeds = [speed_at(8, 200.0, threads) for threads in (1, 2)]
+    speeds += [speed_at(8, 200.0, 2, base_channels=48)]  # the size of the issue's prototype
+    speeds += [speed_at(12, 2000.0, threads) for threads in (1, 2)]
+
+    cfg = bench_config()
     g = cfg.generator
     lines = [
         "# Generator: semantic (SRG) against label conditioning", "",
-        f"Generated by `python bench/generator.py` ({platform.machine()} CPU, 2 cores, "
-        f"{args.jobs} subjects in parallel, one torch thread each). Default generator: "
-        f"base_channels {g.base_channels}, channel_mults {list(g.channel_mults)}, "
-        f"{g.steps} steps of batch {g.batch_size}, EMA {g.ema_decay}; sampling DDIM "
-        f"{cfg.generate.steps} steps. {args.ratio:g} generated windows per real training "
-        "window, balanced per class.", "",
+        f"Generated by `python bench/generator.py` ({platform.machine()} CPU, 2 cores). "
+        f"Generators as in `bench/sasgda_myoup.py` (the defaults): base_channels "
+        f"{g.base_channels}, channel_mults {list(g.channel_mults)}, {g.steps} steps of batch "
+        f"{g.batch_size}, EMA {g.ema_decay}, trained one torch thread per job with two jobs "
+        f"side by side; sampling {cfg.generate.solver.upper()} {cfg.generate.steps} steps, "
+        f"{cfg.generate.ratio:g} generated windows per real training window, balanced per "
+        "class.", "",
         "## MyoUP: accuracy of the task-aware classifier on generated windows", "",
-        "| subject | classifier test acc % | semantic: acc on generated % | label: acc on "
-        "generated % | semantic train s | label train s | semantic gen windows/s | "
-        "label gen windows/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "`semantic`: conditioned on the real training windows' features (strategy `real`); "
+        "`label`: conditioned on the class label only.", "",
+        "| subject | train windows | classifier test acc % | semantic: acc on generated % | "
+        "label: acc on generated % | semantic train s | label train s | semantic gen windows/s "
+        "| label gen windows/s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        s, lab = r["semantic"], r["label"]
+        sem, lab = r["semantic"], r["label"]
         lines.append(
-            f"| {r['subject']} | {100 * r['classifier_test_accuracy']:.1f} | "
-            f"{100 * s['classifier_accuracy_on_generated']:.1f} | "
-            f"{100 * lab['classifier_accuracy_on_generated']:.1f} | {s['train_seconds']:.0f} | "
-            f"{lab['train_seconds']:.0f} | {s['generate_windows_per_s']:.0f} | "
-            f"{lab['generate_windows_per_s']:.0f} |")
-    sem = [r["semantic"]["classifier_accuracy_on_generated"] for r in results]
-    lab = [r["label"]["classifier_accuracy_on_generated"] for r in results]
-    lines += ["", f"Mean accuracy on generated windows: semantic {100 * np.mean(sem):.1f} %, "
-              f"label {100 * np.mean(lab):.1f} %.", "",
-              "## Cost of the default model", "",
-              "| window | torch threads | parameters | train windows/s (batch 128) | "
-              "generate windows/s, 25 DDIM steps | 50 DDIM steps |",
-              "|---|---|---|---|---|---|"]
+            f"| {r['subject']} | {r['n_train']} | {100 * r['classifier_test_accuracy']:.1f} | "
+            f"{100 * sem['classifier_accuracy_on_generated']:.1f} | "
+            f"{100 * lab['classifier_accuracy_on_generated']:.1f} | "
+            f"{sem['train_seconds']:.0f} | {lab['train_seconds']:.0f} | "
+            f"{sem['generate_windows_per_s']:.0f} | {lab['generate_windows_per_s']:.0f} |")
+    sem_mean = np.mean([r["semantic"]["classifier_accuracy_on_generated"] for r in results])
+    lab_mean = np.mean([r["label"]["classifier_accuracy_on_generated"] for r in results])
+    lines += ["", f"Mean accuracy on generated windows: semantic {100 * sem_mean:.1f} %, "
+              f"label {100 * lab_mean:.1f} %.", "",
+              "## Sampler settings", "",
+              f"{PER_CLASS} real-conditioned windows per class from the same conditions and "
+              "starting noise; accuracy of the task-aware classifier on them (%), and windows/s "
+              "(one torch thread).", "",
+              "| sampler | " + " | ".join(f"s{r['subject']} acc" for r in results)
+              + " | mean acc | mean windows/s |",
+              "|---|" + "---|" * (len(results) + 2)]
+    for name in results[0]["samplers"]:
+        accs = [r["samplers"][name]["accuracy"] for r in results]
+        rate = np.mean([r["samplers"][name]["windows_per_s"] for r in results])
+        lines.append(f"| {name} | " + " | ".join(f"{100 * a:.1f}" for a in accs)
+                     + f" | {100 * np.mean(accs):.1f} | {rate:.0f} |")
+    lines += ["", "## Cost of the generator", "",
+              "Measured on an idle machine, 20 training steps and 64 generated windows each.", "",
+              "| window | torch threads | base_channels | parameters | train windows/s "
+              "(batch 128) | generate windows/s, 25 DDIM steps | 50 DDIM steps |",
+              "|---|---|---|---|---|---|---|"]
     for sp in speeds:
-        lines.append(f"| {sp['shape']} | {sp['threads']} | {sp['params'] / 1e6:.2f} M | "
-                     f"{sp['train_windows_per_s']:.0f} | {sp['generate_windows_per_s_25']:.0f} | "
+        lines.append(f"| {sp['shape']} | {sp['threads']} | {sp['base_channels']} | "
+                     f"{sp['params'] / 1e6:.2f} M | {sp['train_windows_per_s']:.0f} | "
+                     f"{sp['generate_windows_per_s_25']:.0f} | "
                      f"{sp['generate_windows_per_s_50']:.1f} |")
     text = "\n".join(lines) + "\n"
     atomic_write_text(ROOT / "bench" / "results" / "generator.md", text)
