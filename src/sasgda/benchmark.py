@@ -121,7 +121,7 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
     results appear subject by subject and an interrupted benchmark has whole subjects to show.
     At most ``jobs`` tasks run at once, each in its own process (in-process when jobs == 1).
     """
-    pairs = sorted({(c.subject, c.seed) for c in todo}, key=lambda p: (p[1], _subject_key(p[0])))
+    pairs = sorted({(c.subject, c.seed) for c in todo}, key=lambda p: (p[1], subject_key(p[0])))
     cells_of = {pair: [c for c in todo if (c.subject, c.seed) == pair] for pair in pairs}
     bar = tqdm(total=len(pairs) + len(todo), desc="benchmark", unit="task", disable=not progress)
     if jobs <= 1:
@@ -155,7 +155,7 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
     bar.close()
 
 
-def _subject_key(subject: str) -> tuple[int, int | str]:
+def subject_key(subject: str) -> tuple[int, int | str]:
     """Numeric subjects in numeric order ("2" before "10"), then the others."""
     return (0, int(subject)) if subject.isdigit() else (1, subject)
 
@@ -205,4 +205,4 @@ def check_methods(methods: Sequence[str]) -> None:
             raise ValueError(f"unknown method {method!r} (valid: {', '.join(valid)})")
 
 
-__all__ = ["Cell", "parse_subjects", "run_benchmark"]
+__all__ = ["Cell", "parse_subjects", "run_benchmark", "subject_key"]

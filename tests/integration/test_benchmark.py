@@ -65,3 +65,18 @@ def test_unknown_method_is_a_one_line_error(tmp_path, capsys):
     assert main(["benchmark", "--dataset", "simulated", "--subjects", "1", "--out",
                  str(tmp_path / "b"), "--methods", "nonsense", *TINY]) == 2
     assert "unknown method 'nonsense'" in capsys.readouterr().err
+
+
+def test_report_shows_plots_of_a_run_with_synthetic_sets(tmp_path):
+    from tests.integration.test_generation_cli import TINY as GEN_TINY
+
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--dataset", "simulated", "--subjects", "1", "--out", str(out),
+                 "--methods", "none", "gmss", "--backbones", "cnn", "--seeds", "0",
+                 *GEN_TINY, "--set", "downstream.synthetic_ratio=0.2"]) == 0
+    assert main(["report", "--out", str(out), "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "## Plots (s1-seed0)" in report
+    for name in ("waveforms-gmss.png", "embedding.png"):
+        assert f"(plots/{name})" in report
+        assert (out / "plots" / name).stat().st_size > 1000

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sasgda.benchmark import subject_key
 from sasgda.utils.io import atomic_write_text, load_json, load_npz
 from sasgda.utils.rundir import RunDir
 from sasgda.viz.plots import plot_feature_embedding, plot_waveforms
@@ -36,8 +37,12 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def run_plots(run: RunDir) -> list[Path]:
-    """Real against synthetic waveforms per class, and a 2-D view of the semantic features."""
+def run_plots(run: RunDir, plots_dir: Path | None = None) -> list[Path]:
+    """Real against synthetic waveforms per class, and a 2-D view of the semantic features.
+
+    Written to ``plots_dir`` (default: the run's ``plots/``).
+    """
+    plots_dir = plots_dir or run.root / "plots"
     plots = []
     w = load_npz(run.windows)
     train = w["split"] == "train"
@@ -45,7 +50,7 @@ def run_plots(run: RunDir) -> list[Path]:
     classes = [str(c) for c in w["classes"]]
     for name, syn in sets.items():
         plots.append(plot_waveforms(w["x"][train], w["y"][train], syn["x"], syn["y"], classes,
-                                    run.root / "plots" / f"waveforms-{name}.png",
+                                    plots_dir / f"waveforms-{name}.png",
                                     fs_hz=float(w["fs_hz"])))
     if run.features.is_file():
         feats = load_npz(run.features)
@@ -53,7 +58,7 @@ def run_plots(run: RunDir) -> list[Path]:
         for name in ("gmss", "sass"):
             if name in sets:
                 by_set[name] = (sets[name]["cond"], sets[name]["y"])
-        plots.append(plot_feature_embedding(by_set, run.root / "plots" / "embedding.png"))
+        plots.append(plot_feature_embedding(by_set, plots_dir / "embedding.png"))
     return plots
 
 
@@ -81,6 +86,12 @@ def report_run(run_dir: str | Path) -> Path:
     return atomic_write_text(run.root / "report.md", "\n".join(parts) + "\n")
 
 
+def _run_order(path: Path) -> tuple:
+    """Benchmark run folders ``s<subject>-seed<seed>`` by seed, then numeric subject."""
+    subject, _, seed = path.name[1:].rpartition("-seed")
+    return int(seed) if seed.isdigit() else 0, subject_key(subject)
+
+
 def report_benchmark(out: str | Path) -> Path:
     """``report.md`` and ``results.csv`` for a benchmark directory (every finished cell)."""
     out = Path(out)
@@ -103,5 +114,13 @@ def report_benchmark(out: str | Path) -> Path:
         means = {s: {c: float(np.nanmean([m[c] for m in ms if c in m])) for c in QUALITY_COLUMNS
                      if any(c in m for m in ms)} for s, ms in quality.items()}
         parts += ["## Generation quality (mean over runs)", "", quality_table(means), ""]
+    # Waveforms and feature embedding of the first run with synthetic sets (one subject and seed:
+    # the plots show what the data look like, the tables above carry the evidence).
+    runs = [p for p in sorted((out / "runs").glob("*"), key=_run_order)
+            if any((p / "synthetic").glob("*.npz"))]
+    if runs:
+        plots = run_plots(RunDir(runs[0]), out / "plots")
+        parts += [f"## Plots ({runs[0].name})", ""]
+        parts += [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     atomic_write_text(out / "results.csv", _csv(cells))
     return atomic_write_text(out / "report.md", "\n".join(parts))
