@@ -193,7 +193,8 @@ def main() -> int:
         lines.append(f"| {name} | " + " | ".join(f"{100 * a:.1f}" for a in accs)
                      + f" | {100 * np.mean(accs):.1f} | {rate:.0f} |")
     lines += ["", "## Cost of the generator", "",
-              "Measured on an idle machine: 20 training steps, and one batch of 256 generated windows.", "",
+              "Measured on an idle machine: 20 training steps, and one batch of 256 generated "
+              "windows.", "",
               "| window | torch threads | base_channels | parameters | MFLOP per forward pass "
               "and window | train windows/s (batch 128) | generate windows/s, 25 DDIM steps | "
               "50 DDIM steps |",
