@@ -155,9 +155,10 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
     bar.close()
 
 
-def subject_key(subject: str) -> tuple[int, int | str]:
-    """Numeric subjects in numeric order ("2" before "10"), then the others."""
-    return (0, int(subject)) if subject.isdigit() else (1, subject)
+def subject_key(subject: str) -> tuple[int, int, str]:
+    """Sort key: numeric subjects in numeric order ("2" before "10"), then the others."""
+    subject = str(subject)
+    return (0, int(subject), "") if subject.isdigit() else (1, 0, subject)
 
 
 def run_benchmark(

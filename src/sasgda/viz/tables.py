@@ -12,11 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sasgda.benchmark import subject_key
 from sasgda.evaluation.stats import format_mean_sd, paired_wilcoxon
-
-
-def _subject_key(subject: str) -> tuple:
-    return (0, int(subject), "") if str(subject).isdigit() else (1, 0, str(subject))
 
 
 def per_subject(cells: Sequence[dict], method: str, backbone: str, metric: str) -> dict:
@@ -25,7 +22,7 @@ def per_subject(cells: Sequence[dict], method: str, backbone: str, metric: str) 
     for c in cells:
         if c["method"] == method and c["backbone"] == backbone:
             out.setdefault(str(c["subject"]), []).append(float(c[metric]))
-    ordered = sorted(out.items(), key=lambda kv: _subject_key(kv[0]))
+    ordered = sorted(out.items(), key=lambda kv: subject_key(kv[0]))
     return {s: float(np.mean(v)) for s, v in ordered}
 
 
@@ -71,7 +68,7 @@ def subject_table(cells: Sequence[dict], backbone: str, methods: Sequence[str] =
     """One row per subject, one column per method (``metric`` in %, mean over seeds)."""
     methods = _ordered([c["method"] for c in cells if c["backbone"] == backbone], methods)
     columns = {m: per_subject(cells, m, backbone, metric) for m in methods}
-    subjects = sorted({s for col in columns.values() for s in col}, key=_subject_key)
+    subjects = sorted({s for col in columns.values() for s in col}, key=subject_key)
     lines = ["| subject | " + " | ".join(methods) + " |",
              "|---" * (len(methods) + 1) + "|"]
     for s in subjects:
