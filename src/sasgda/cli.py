@@ -107,6 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="cells in parallel processes")
     _common(p)
 
+    p = sub.add_parser("sweep", help="accuracy vs synthetic ratio and the SASS confidence sweep "
+                       "on a benchmark's runs")
+    p.add_argument("--out", required=True, type=Path, help="benchmark directory")
+    p.add_argument("--subjects", required=True, help="e.g. 1-3 or 1,3,5")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default 0)")
+    p.add_argument("--backbone", default="cnn", help="downstream model (default cnn)")
+    p.add_argument("--ratios", nargs="+", type=float, default=[0.5, 1.0],
+                   help="synthetic-to-real ratios besides 0 and the benchmark's own")
+    p.add_argument("--ratio-methods", nargs="+", default=["gmss", "sass"],
+                   help="generative methods of the ratio sweep")
+    p.add_argument("--confidences", nargs="+", type=float, default=[0.05, 0.15, 0.25],
+                   help="SASS confidence thresholds")
+    p.add_argument("--jobs", type=int, default=1, help="subjects in parallel processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+
     p = sub.add_parser("report", help="tables (markdown + csv) and plots")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--run-dir", type=Path, help="report on one run directory")
@@ -251,6 +266,20 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     log.info("benchmark: %d cells in %s", len(results), args.out)
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from sasgda.benchmark import parse_subjects
+    from sasgda.sweeps import run_sweeps
+
+    if not (args.out / "benchmark.json").is_file():
+        raise FileNotFoundError(f"{args.out}: no benchmark.json; run `sasgda benchmark` first")
+    results = run_sweeps(args.out, parse_subjects(args.subjects), seeds=args.seeds,
+                         jobs=args.jobs, progress=not args.quiet, backbone=args.backbone,
+                         ratios=args.ratios, ratio_methods=args.ratio_methods,
+                         confidences=args.confidences)
+    log.info("sweeps: %d subject runs in %s; `sasgda report --out %s` tables and plots them",
+             len(results), args.out / "sweeps", args.out)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from sasgda.viz.report import report_benchmark, report_run
 
@@ -282,6 +311,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "run": cmd_run,
     "benchmark": cmd_benchmark,
+    "sweep": cmd_sweep,
     "report": cmd_report,
     "demo": cmd_demo,
 }

@@ -9,9 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from sasgda.benchmark import subject_key
+from sasgda.evaluation.stats import format_mean_sd, mean_sd
+from sasgda.sweeps import load_sweeps
 from sasgda.utils.io import atomic_write_text, load_json, load_npz
 from sasgda.utils.rundir import RunDir
-from sasgda.viz.plots import plot_feature_embedding, plot_waveforms
+from sasgda.viz.plots import (
+    plot_accuracy_vs_ratio,
+    plot_confidence_sweep,
+    plot_feature_embedding,
+    plot_waveforms,
+)
 from sasgda.viz.tables import subject_table, summary_table
 
 QUALITY_COLUMNS = ("fid", "cas", "avg_knn", "lof", "rarity", "rarity_coverage", "precision",
@@ -86,6 +93,44 @@ def report_run(run_dir: str | Path) -> Path:
     return atomic_write_text(run.root / "report.md", "\n".join(parts) + "\n")
 
 
+def sweep_section(sweeps: list[dict], plots_dir: Path) -> list[str]:
+    """Tables and plots of :mod:`sasgda.sweeps` results, mean ± sd over subjects (and seeds)."""
+    parts = [f"## Sweeps ({len(sweeps)} subject runs, {sweeps[0]['backbone']} downstream)", ""]
+    rows = [row for sweep in sweeps for row in sweep["ratio"]]
+    ratios = sorted({row["ratio"] for row in rows})
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    acc = {m: {r: [row["accuracy"] for row in rows if row["method"] == m and row["ratio"] == r]
+               for r in ratios} for m in methods}
+    if all(acc[m][r] for m in methods for r in ratios):
+        plot = plot_accuracy_vs_ratio(
+            ratios, {m: [mean_sd([100 * a for a in acc[m][r]]) for r in ratios]
+                     for m in methods}, plots_dir / "accuracy_vs_ratio.png",
+            ylabel="test accuracy (%)")
+        parts += ["### Accuracy (%) against synthetic windows per real one", "",
+                  f"![accuracy vs ratio](plots/{plot.name})", "",
+                  "| method | " + " | ".join(f"{r:g}" for r in ratios) + " |",
+                  "|---" * (len(ratios) + 1) + "|"]
+        parts += [f"| {m} | " + " | ".join(format_mean_sd(acc[m][r]) for r in ratios) + " |"
+                  for m in methods]
+        parts.append("")
+    rows = [row for sweep in sweeps for row in sweep["confidence"]]
+    thresholds = sorted({row["threshold"] for row in rows})
+    by = {key: [[row[key] for row in rows if row["threshold"] == c] for c in thresholds]
+          for key in ("fid", "cas", "accuracy")}
+    if all(len(v) == len(sweeps) for v in by["fid"]):
+        plot = plot_confidence_sweep(thresholds, [mean_sd(v) for v in by["fid"]],
+                                     [mean_sd([100 * x for x in v]) for v in by["cas"]],
+                                     [mean_sd([100 * x for x in v]) for v in by["accuracy"]],
+                                     plots_dir / "confidence_sweep.png")
+        parts += ["### SASS confidence threshold", "", f"![confidence sweep](plots/{plot.name})",
+                  "", "| threshold | FID | CAS % | downstream accuracy % |", "|---|---|---|---|"]
+        parts += [f"| {c:g} | {format_mean_sd(fid, scale=1, digits=2)} | {format_mean_sd(cas)} | "
+                  f"{format_mean_sd(acc_c)} |"
+                  for c, fid, cas, acc_c in zip(thresholds, *by.values(), strict=True)]
+        parts.append("")
+    return parts
+
+
 def _run_order(path: Path) -> tuple:
     """Benchmark run folders ``s<subject>-seed<seed>`` by seed, then numeric subject."""
     subject, _, seed = path.name[1:].rpartition("-seed")
@@ -122,5 +167,8 @@ def report_benchmark(out: str | Path) -> Path:
         plots = run_plots(RunDir(runs[0]), out / "plots")
         parts += [f"## Plots ({runs[0].name})", ""]
         parts += [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
+    sweeps = load_sweeps(out)
+    if sweeps:
+        parts += sweep_section(sweeps, out / "plots")
     atomic_write_text(out / "results.csv", _csv(cells))
     return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -1,0 +1,176 @@
+"""Sweeps over a benchmark's runs: accuracy against the amount of synthetic data, and the SASS
+confidence threshold (design.md section 6).
+
+For one subject and seed of a benchmark folder (``sasgda benchmark --out DIR``) whose cells for
+``none``, the ratio methods and ``sass`` are finished:
+
+1. ``sasgda evaluate`` on the subject's run: FID, CAS, AvgKNN, LOF, rarity and PRDC of every
+   synthetic set (what ``sasgda report`` puts in its generation-quality table).
+2. Ratio: the downstream model trained with other synthetic-to-real ratios (balanced subsets of
+   the benchmark's synthetic sets), beside the benchmark's 0 (``none``) and its own ratio.
+3. Confidence: SASS generated again with other thresholds, each scored (FID, CAS) and used to
+   train the downstream model; the benchmark's own threshold comes from its set and cell.
+
+Every setting gets its own run folder under ``DIR/sweeps/s<subject>-seed<seed>/`` whose inputs
+are links to the subject's run, which is only read: the benchmark's results stay as they are.
+Each finished setting is a JSON file there, skipped on a rerun; the subject's summary is
+``DIR/sweeps/s<subject>-seed<seed>.json``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from sasgda import pipeline
+from sasgda.benchmark import Cell, cell_path, run_dir, subject_key
+from sasgda.config import Config, from_dict, replace
+from sasgda.utils import resolve_device
+from sasgda.utils.io import load_json, save_json
+from sasgda.utils.rundir import RunDir
+
+RATIOS = (0.5, 1.0)
+RATIO_METHODS = ("gmss", "sass")
+CONFIDENCES = (0.05, 0.15, 0.25)
+# What a sweep folder links from the subject's run: the prepared windows, the classifier and its
+# features, and (for new SASS sets) the generator and the evaluator.
+INPUTS = ("data", "classifier", "semantic/features.npz")
+
+
+def sweep_dir(out: Path, subject: str, seed: int) -> Path:
+    return out / "sweeps" / f"s{subject}-seed{seed}"
+
+
+def linked_run(base: RunDir, dest: Path, links: Sequence[str]) -> RunDir:
+    """A run folder whose ``links`` (paths inside a run) point to ``base``'s, with a copy of its
+    bookkeeping so that the linked stages count as done."""
+    for rel in links:
+        target = dest / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to((base.root / rel).resolve())
+    for name in ("run_info.json", "config.yaml"):
+        if not (dest / name).exists():
+            shutil.copy2(base.root / name, dest / name)
+    return RunDir(dest)
+
+
+def _cached(path: Path, compute: Callable[[], dict]) -> dict:
+    if not path.is_file():
+        save_json(path, compute())
+    return load_json(path)
+
+
+def sweep_subject(
+    out: str | Path,
+    subject: str,
+    seed: int = 0,
+    *,
+    backbone: str = "cnn",
+    ratios: Sequence[float] = RATIOS,
+    ratio_methods: Sequence[str] = RATIO_METHODS,
+    confidences: Sequence[float] = CONFIDENCES,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Both sweeps for one subject and seed of the benchmark in ``out``; returns the summary."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    out = Path(out)
+    settings = load_json(out / "benchmark.json")
+    cfg: Config = replace(from_dict(Config, settings["config"]), seed=seed)
+    device = resolve_device(cfg.device)
+    base = RunDir(run_dir(out, subject, seed))
+    needed = ("none", *ratio_methods, "sass")
+    cells = {m: cell_path(out, Cell(subject, m, backbone, seed)) for m in needed}
+    missing = [m for m, path in cells.items() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out}: subject {subject}, seed {seed} has no finished "
+                                f"{backbone} cell for {', '.join(missing)}; run "
+                                "`sasgda benchmark` with those methods first")
+    accuracy = {m: load_json(path)["accuracy"] for m, path in cells.items()}
+
+    strategies = tuple(sorted(p.stem for p in (base.root / "synthetic").glob("*.npz")))
+    quality = pipeline.load_json_if(base.root / "metrics.json")
+    if any(s not in quality for s in strategies):
+        quality = {**quality, **pipeline.evaluate(cfg, base, device, progress=False,
+                                                  strategies=strategies)}
+    here = sweep_dir(out, subject, seed)
+
+    def downstream(run: RunDir, run_cfg: Config, method: str, ratio: float) -> float:
+        dcfg = replace(run_cfg.downstream, backbone=backbone, augment=method,
+                       synthetic_ratio=ratio)
+        return pipeline.train_downstream(replace(run_cfg, downstream=dcfg), run, device,
+                                         progress=False)["accuracy"]
+
+    own_ratio = cfg.downstream.synthetic_ratio
+    ratio_rows = [{"method": m, "ratio": 0.0, "accuracy": accuracy["none"]}
+                  for m in ratio_methods]
+    ratio_rows += [{"method": m, "ratio": own_ratio, "accuracy": accuracy[m]}
+                   for m in ratio_methods]
+    for r in sorted(set(ratios) - {0.0, own_ratio}):
+        for m in ratio_methods:
+            def compute(r=r, m=m):
+                run = linked_run(base, here / f"ratio-{r:g}", (*INPUTS, "synthetic"))
+                return {"method": m, "ratio": r, "accuracy": downstream(run, cfg, m, r)}
+            ratio_rows.append(_cached(here / f"ratio-{r:g}-{m}.json", compute))
+
+    confidence_rows = []
+    for c in sorted(confidences):
+        if c == cfg.sampling.confidence:  # the benchmark's own set and cell
+            confidence_rows.append({"threshold": c, "fid": quality["sass"]["fid"],
+                                    "cas": quality["sass"]["cas"],
+                                    "accuracy": accuracy["sass"]})
+            continue
+
+        def compute(c=c):
+            run = linked_run(base, here / f"confidence-{c:g}",
+                             (*INPUTS, "generator", "evaluator"))
+            ccfg = replace(cfg, sampling=replace(cfg.sampling, confidence=c))
+            pipeline.ensure_synthetic(ccfg, run, device, "sass", progress=False)
+            metrics = pipeline.evaluate(ccfg, run, device, progress=False,
+                                        strategies=("sass",))["sass"]
+            return {"threshold": c, "fid": metrics["fid"], "cas": metrics["cas"],
+                    "accuracy": downstream(run, ccfg, "sass", own_ratio)}
+        confidence_rows.append(_cached(here / f"confidence-{c:g}.json", compute))
+
+    summary = {"subject": subject, "seed": seed, "backbone": backbone,
+               "ratio": sorted(ratio_rows, key=lambda row: (row["method"], row["ratio"])),
+               "confidence": confidence_rows, "quality": quality}
+    save_json(here.with_suffix(".json"), summary)
+    return summary
+
+
+def run_sweeps(out: str | Path, subjects: Sequence[str], seeds: Sequence[int] = (0,),
+               jobs: int = 1, progress: bool = True, **options: Any) -> list[dict[str, Any]]:
+    """:func:`sweep_subject` for every subject and seed, ``jobs`` at a time in separate processes
+    with one torch thread each."""
+    tasks = [(str(s), int(seed)) for seed in seeds for s in subjects]
+    bar = tqdm(total=len(tasks), desc="sweeps", unit="subject", disable=not progress)
+    results = []
+    if jobs <= 1:
+        for subject, seed in tasks:
+            results.append(sweep_subject(out, subject, seed, **options))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(sweep_subject, out, subject, seed, threads=1, **options)
+                       for subject, seed in tasks]
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update()
+    bar.close()
+    return sorted(results, key=lambda r: (r["seed"], subject_key(r["subject"])))
+
+
+def load_sweeps(out: str | Path) -> list[dict[str, Any]]:
+    """Every subject's sweep summary in ``out/sweeps/``."""
+    return [load_json(p) for p in sorted((Path(out) / "sweeps").glob("*.json"))]
+
+
+__all__ = ["linked_run", "load_sweeps", "run_sweeps", "sweep_subject"]
