@@ -95,7 +95,9 @@ def report_run(run_dir: str | Path) -> Path:
 
 def sweep_section(sweeps: list[dict], plots_dir: Path) -> list[str]:
     """Tables and plots of :mod:`sasgda.sweeps` results, mean ± sd over subjects (and seeds)."""
-    parts = [f"## Sweeps ({len(sweeps)} subject runs, {sweeps[0]['backbone']} downstream)", ""]
+    n = len(sweeps)
+    parts = [f"## Sweeps ({sweeps[0]['backbone']} downstream, {n} subject run{'s' * (n != 1)})",
+             ""]
     rows = [row for sweep in sweeps for row in sweep["ratio"]]
     ratios = sorted({row["ratio"] for row in rows})
     methods = list(dict.fromkeys(row["method"] for row in rows))
