@@ -93,7 +93,10 @@ def main() -> int:
         cells = [load_json(p) for p in (cell_path(args.out, Cell(s, m, "cnn", seed))
                                         for s in subjects for seed in args.seeds
                                         for m in args.methods) if p.is_file()]
-        subjects = list(dict.fromkeys(c["subject"] for c in cells))
+        # Only subjects with every method, so that the columns compare like with like.
+        subjects = [s for s in subjects
+                    if sum(c["subject"] == s for c in cells) == len(args.methods) * len(args.seeds)]
+        cells = [c for c in cells if c["subject"] in subjects]
     else:
         cells = run_benchmark(cfg, data_path=str(MYOUP), subjects=subjects,
                               methods=args.methods, backbones=["cnn"], seeds=args.seeds,

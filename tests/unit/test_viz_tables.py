@@ -31,3 +31,12 @@ def test_summary_reports_gain_and_pairs_subjects():
 def test_subject_table_has_a_mean_row():
     table = subject_table(_cells(), "cnn", methods=["none", "sass"])
     assert table.splitlines()[-1].startswith("| mean | **71.8** | **76.8** |")
+
+
+def test_subject_table_means_only_subjects_with_every_method():
+    cells = [c for c in _cells() if not (c["subject"] == "10" and c["method"] == "sass")]
+    table = subject_table(cells, "cnn", methods=["none", "sass"])
+    last = table.splitlines()[-1]
+    # Subject 10 (none only) is listed but left out of both means: (70.5 + 80.5 + 75.5) / 3.
+    assert "| 10 | 60.5 |  |" in table
+    assert last.startswith("| mean of 3 complete | **75.5** | **80.5** |")

@@ -160,7 +160,9 @@ def report_benchmark(out: str | Path) -> Path:
     if quality:
         means = {s: {c: float(np.nanmean([m[c] for m in ms if c in m])) for c in QUALITY_COLUMNS
                      if any(c in m for m in ms)} for s, ms in quality.items()}
-        parts += ["## Generation quality (mean over runs)", "", quality_table(means), ""]
+        n_runs = max(len(ms) for ms in quality.values())
+        parts += [f"## Generation quality (mean over {n_runs} evaluated run"
+                  f"{'s' * (n_runs != 1)})", "", quality_table(means), ""]
     # Waveforms and feature embedding of the first run with synthetic sets (one subject and seed:
     # the plots show what the data look like, the tables above carry the evidence).
     runs = [p for p in sorted((out / "runs").glob("*"), key=_run_order)

@@ -74,6 +74,10 @@ def subject_table(cells: Sequence[dict], backbone: str, methods: Sequence[str] =
     for s in subjects:
         row = [f"{100 * columns[m][s]:.1f}" if s in columns[m] else "" for m in methods]
         lines.append(f"| {s} | " + " | ".join(row) + " |")
-    means = [f"**{100 * np.mean(list(columns[m].values())):.1f}**" for m in methods]
-    lines.append("| mean | " + " | ".join(means) + " |")
+    # Means over the subjects every column has, so that columns are comparable.
+    complete = [s for s in subjects if all(s in columns[m] for m in methods)]
+    if complete:
+        means = [f"**{100 * np.mean([columns[m][s] for s in complete]):.1f}**" for m in methods]
+        label = "mean" if len(complete) == len(subjects) else f"mean of {len(complete)} complete"
+        lines.append(f"| {label} | " + " | ".join(means) + " |")
     return "\n".join(lines)
