@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -30,7 +31,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from sasgda import pipeline
 from sasgda.benchmark import run_dir
 from sasgda.config import build_config, replace
-from sasgda.diffusion import load_generator, sample
+from sasgda.data import prepare_windows
+from sasgda.diffusion import build_generator, load_generator, sample, train_generator
 from sasgda.training import predict_logits
 from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
 from sasgda.utils.rundir import RunDir
@@ -101,11 +103,6 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, base_channels: int | None
              train_steps: int = 20, n_generate: int = 256) -> dict:
     """Training and generation windows/s of the default model (or another width) on simulated
     windows."""
-    import tempfile
-
-    from sasgda.data import prepare_windows
-    from sasgda.diffusion import build_generator, sample, train_generator
-
     torch.set_num_threads(threads)
     cfg = build_config(overrides=[f"data.sim_chans={n_chans}", f"data.sim_fs_hz={fs_hz}",
                                   "data.sim_gestures=4", "data.sim_rep_seconds=2"])

@@ -18,13 +18,12 @@ import argparse
 import platform
 from pathlib import Path
 
-import numpy as np
 from sasgda_myoup import OUT  # bench/ is on sys.path for bench scripts
 
 from sasgda.benchmark import parse_subjects
 from sasgda.sweeps import run_sweeps
 from sasgda.utils.io import atomic_write_text
-from sasgda.viz.report import QUALITY_COLUMNS, quality_table, sweep_section
+from sasgda.viz.report import mean_quality, quality_table, sweep_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -39,9 +38,7 @@ def main() -> int:
     args = parser.parse_args()
 
     sweeps = run_sweeps(args.out, parse_subjects(args.subjects), jobs=args.jobs)
-    strategies = list(sweeps[0]["quality"])
-    means = {s: {key: float(np.nanmean([r["quality"][s].get(key, np.nan) for r in sweeps]))
-                 for key in QUALITY_COLUMNS} for s in strategies}
+    means = mean_quality([r["quality"] for r in sweeps])
     subjects = ", ".join(r["subject"] for r in sweeps)
     text = "\n".join([
         "# Sweeps on MyoUP: synthetic ratio and SASS confidence threshold", "",

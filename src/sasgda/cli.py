@@ -270,8 +270,6 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from sasgda.benchmark import parse_subjects
     from sasgda.sweeps import run_sweeps
 
-    if not (args.out / "benchmark.json").is_file():
-        raise FileNotFoundError(f"{args.out}: no benchmark.json; run `sasgda benchmark` first")
     results = run_sweeps(args.out, parse_subjects(args.subjects), seeds=args.seeds,
                          jobs=args.jobs, progress=not args.quiet, backbone=args.backbone,
                          ratios=args.ratios, ratio_methods=args.ratio_methods,

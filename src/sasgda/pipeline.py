@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 
 from sasgda.config import Config, dump_yaml, replace, to_dict
 from sasgda.data import prepare_windows, summarize_windows
-from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json, save_npz
+from sasgda.utils.io import (
+    atomic_write_text,
+    load_json,
+    load_json_if,
+    load_npz,
+    save_json,
+    save_npz,
+)
 from sasgda.utils.rundir import RunDir
 
 log = logging.getLogger("sasgda")
@@ -565,7 +572,3 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
     previous = load_json_if(run.root / "metrics.json")
     save_json(run.root / "metrics.json", {**previous, **results})
     return results
-
-
-def load_json_if(path: Path) -> dict:
-    return load_json(path) if path.is_file() else {}

@@ -32,7 +32,7 @@ from sasgda import pipeline
 from sasgda.benchmark import Cell, cell_path, run_dir, subject_key
 from sasgda.config import Config, from_dict, replace
 from sasgda.utils import resolve_device
-from sasgda.utils.io import load_json, save_json
+from sasgda.utils.io import load_json, load_json_if, save_json
 from sasgda.utils.rundir import RunDir
 
 RATIOS = (0.5, 1.0)
@@ -82,6 +82,8 @@ def sweep_subject(
     if threads is not None:
         torch.set_num_threads(threads)
     out = Path(out)
+    if not (out / "benchmark.json").is_file():
+        raise FileNotFoundError(f"{out}: no benchmark.json; run `sasgda benchmark` first")
     settings = load_json(out / "benchmark.json")
     cfg: Config = replace(from_dict(Config, settings["config"]), seed=seed)
     device = resolve_device(cfg.device)
@@ -96,7 +98,7 @@ def sweep_subject(
     accuracy = {m: load_json(path)["accuracy"] for m, path in cells.items()}
 
     strategies = tuple(sorted(p.stem for p in (base.root / "synthetic").glob("*.npz")))
-    quality = pipeline.load_json_if(base.root / "metrics.json")
+    quality = load_json_if(base.root / "metrics.json")
     if any(s not in quality for s in strategies):
         quality = {**quality, **pipeline.evaluate(cfg, base, device, progress=False,
                                                   strategies=strategies)}

@@ -58,6 +58,11 @@ def load_json(path: str | os.PathLike) -> Any:
         return json.load(handle)
 
 
+def load_json_if(path: str | os.PathLike) -> dict:
+    """Read a JSON file, or ``{}`` when there is none yet."""
+    return load_json(path) if Path(path).is_file() else {}
+
+
 def save_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     """Save arrays as an uncompressed ``.npz`` atomically.
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sasgda.utils.io import atomic_write_text, load_json, save_json
+from sasgda.utils.io import atomic_write_text, load_json_if, save_json
 
 
 class RunDir:
@@ -76,7 +76,7 @@ class RunDir:
         atomic_write_text(self.config, yaml_text)
 
     def info(self) -> dict[str, Any]:
-        return load_json(self.run_info) if self.run_info.is_file() else {}
+        return load_json_if(self.run_info)
 
     def update_info(self, **values: Any) -> None:
         info = self.info()

@@ -11,7 +11,7 @@ import numpy as np
 from sasgda.benchmark import subject_key
 from sasgda.evaluation.stats import format_mean_sd, mean_sd
 from sasgda.sweeps import load_sweeps
-from sasgda.utils.io import atomic_write_text, load_json, load_npz
+from sasgda.utils.io import atomic_write_text, load_json, load_json_if, load_npz
 from sasgda.utils.rundir import RunDir
 from sasgda.viz.plots import (
     plot_accuracy_vs_ratio,
@@ -34,6 +34,16 @@ def quality_table(metrics_by_strategy: dict[str, dict[str, float]]) -> str:
         cells = [f"{m[c]:.3f}" if c in m and np.isfinite(m[c]) else "" for c in QUALITY_COLUMNS]
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def mean_quality(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per strategy, the mean of every quality metric over the runs that have it."""
+    by_strategy: dict[str, list[dict]] = {}
+    for metrics in runs:
+        for strategy, m in metrics.items():
+            by_strategy.setdefault(strategy, []).append(m)
+    return {s: {c: float(np.nanmean([m[c] for m in ms if c in m])) for c in QUALITY_COLUMNS
+                if any(c in m for m in ms)} for s, ms in by_strategy.items()}
 
 
 def _csv(rows: list[dict]) -> str:
@@ -76,7 +86,7 @@ def report_run(run_dir: str | Path) -> Path:
     subject = run.info().get("subject", "")
     rows = [{**m, "subject": subject, "method": m["augment"]}
             for m in map(load_json, sorted((run.root / "downstream").glob("*/metrics.json")))]
-    quality = load_json(run.root / "metrics.json") if (run.root / "metrics.json").is_file() else {}
+    quality = load_json_if(run.root / "metrics.json")
     plots = run_plots(run)
     info = run.info()
     parts = [f"# sasgda report: {info.get('dataset', '?')}, subject {info.get('subject', '?')}, "
@@ -145,7 +155,7 @@ def report_benchmark(out: str | Path) -> Path:
     cells = [load_json(p) for p in sorted((out / "cells").glob("*.json"))]
     if not cells:
         raise FileNotFoundError(f"{out / 'cells'}: no finished cell; run `sasgda benchmark`")
-    settings = load_json(out / "benchmark.json") if (out / "benchmark.json").is_file() else {}
+    settings = load_json_if(out / "benchmark.json")
     parts = [f"# sasgda benchmark: {settings.get('dataset', '?')}", "",
              "Accuracy and macro-F1 on the test part, mean ± sd over subjects (seeds averaged "
              "within a subject); Wilcoxon: paired two-sided test against `none` across subjects.",
@@ -153,14 +163,10 @@ def report_benchmark(out: str | Path) -> Path:
     for backbone in dict.fromkeys(c["backbone"] for c in cells):
         parts += [f"## {backbone}: accuracy per subject (%)", "",
                   subject_table(cells, backbone, methods=settings.get("methods", ())), ""]
-    quality: dict[str, list[dict]] = {}
-    for path in sorted((out / "runs").glob("*/metrics.json")):
-        for strategy, m in load_json(path).items():
-            quality.setdefault(strategy, []).append(m)
+    quality = [load_json(path) for path in sorted((out / "runs").glob("*/metrics.json"))]
     if quality:
-        means = {s: {c: float(np.nanmean([m[c] for m in ms if c in m])) for c in QUALITY_COLUMNS
-                     if any(c in m for m in ms)} for s, ms in quality.items()}
-        n_runs = max(len(ms) for ms in quality.values())
+        means = mean_quality(quality)
+        n_runs = len(quality)
         parts += [f"## Generation quality (mean over {n_runs} evaluated run"
                   f"{'s' * (n_runs != 1)})", "", quality_table(means), ""]
     # Waveforms and feature embedding of the first run with synthetic sets (one subject and seed:
