@@ -83,6 +83,7 @@ class GeneratorConfig:
     lr: float = 2e-4
     weight_decay: float = 0.0
     ema_decay: float = 0.999
+    ema_warmup: bool = True  # decay min(ema_decay, (1 + n) / (10 + n)) after n updates (diffusers)
     checkpoint_every: int = 500  # steps between resumable checkpoints
 
 

@@ -15,6 +15,7 @@ from sasgda.diffusion import (
     make_noise_scheduler,
     train_generator,
 )
+from sasgda.diffusion.train import ema_decay_at
 from sasgda.models.unet1d import ConditionalUNet1D
 
 TINY = dict(
@@ -66,6 +67,34 @@ class RecordingUNet(ConditionalUNet1D):
     def forward(self, x, t, cond, drop_mask=None):
         self.masks.append(drop_mask.clone())
         return super().forward(x, t, cond, drop_mask)
+
+
+def test_ema_warmup_forgets_the_initial_weights(tmp_path):
+    # After 300 steps, with warm-up the EMA is close to the trained weights; with a constant
+    # 0.999 from the first step the initial random weights still hold 0.999^299 = 74 % of it.
+    x, features = data()
+    gaps = {}
+    for warmup in (True, False):
+        cfg = GeneratorConfig(steps=300, batch_size=8, lr=3e-3, ema_warmup=warmup,
+                              checkpoint_every=1000)
+        model, ema = train_generator(tiny_model(), x, features, cfg, device="cpu", seed=0,
+                                     checkpoint_dir=tmp_path / str(warmup), progress=False)
+        init = tiny_model().requires_grad_(False)
+        gaps[warmup] = [
+            ((e - m).norm() / (i - m).norm()).item()
+            for e, m, i in zip(ema.parameters(), model.parameters(), init.parameters())
+            if (i - m).norm() > 0
+        ]
+    assert np.median(gaps[True]) < 0.5 * np.median(gaps[False])
+    assert np.median(gaps[False]) > 0.5
+
+
+def test_ema_decay_schedule():
+    n = torch.tensor([0, 1, 10, 3000, 100_000])
+    warm = ema_decay_at(n, 0.999, warmup=True)
+    assert torch.allclose(warm[:4], torch.tensor([0.1, 2 / 11, 11 / 20, 3001 / 3010]))
+    assert warm[4].item() == pytest.approx(0.999)
+    assert torch.all(ema_decay_at(n, 0.999, warmup=False) == 0.999)
 
 
 def test_condition_dropout_rate(tmp_path):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from sasgda.config import GeneratorConfig
@@ -85,6 +85,34 @@ def _check_inputs(model: ConditionalUNet1D, x: np.ndarray, cond: np.ndarray) -> 
             raise ValueError(
                 f"cond labels in [{cond.min()}, {cond.max()}]: expected 0 to {model.n_classes - 1}"
             )
+
+
+def ema_decay_at(n_averaged: torch.Tensor, decay: float, warmup: bool) -> torch.Tensor:
+    """Decay of the EMA update that follows ``n_averaged`` earlier updates.
+
+    With ``warmup`` it is ``min(decay, (1 + n) / (10 + n))``, the warm-up of diffusers'
+    ``EMAModel``: early updates forget quickly, so that the average soon tracks the trained
+    weights. A constant 0.999 from the first step would still give the initial random weights 5 %
+    of the average after 3,000 steps, which shrinks the generated windows' amplitude.
+    """
+    if not warmup:
+        return torch.full_like(n_averaged, decay, dtype=torch.float32)
+    n = n_averaged.float()
+    return torch.clamp((1 + n) / (10 + n), max=decay)
+
+
+def _ema_update_fn(decay: float, warmup: bool):
+    """``multi_avg_fn`` for :class:`AveragedModel`: one fused lerp towards the current weights.
+
+    The decay is computed on the device from ``n_averaged``, so that a GPU is not synchronised.
+    """
+
+    def update(ema_params, params, n_averaged):
+        d = ema_decay_at(n_averaged, decay, warmup).to(ema_params[0].dtype)
+        torch._foreach_mul_(ema_params, d)
+        torch._foreach_add_(ema_params, torch._foreach_mul(params, 1 - d))
+
+    return update
 
 
 def _check_config(cfg: GeneratorConfig) -> None:
@@ -198,7 +226,8 @@ def train_generator(
         (n_windows,) int64 for a label model.
     cfg : GeneratorConfig
         Uses ``num_train_timesteps``, ``beta_schedule``, ``cond_dropout``, ``lambda_fourier``,
-        ``steps``, ``batch_size``, ``lr``, ``weight_decay``, ``ema_decay``, ``checkpoint_every``.
+        ``steps``, ``batch_size``, ``lr``, ``weight_decay``, ``ema_decay``, ``ema_warmup``,
+        ``checkpoint_every``.
     device : str or torch.device
         Where to train.
     seed : int
@@ -235,7 +264,8 @@ def train_generator(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
     )
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    ema = AveragedModel(model, multi_avg_fn=_ema_update_fn(cfg.ema_decay, cfg.ema_warmup),
+                        use_buffers=True)
     # Every random draw of the loop comes from this CPU generator, so that the run is the same on
     # any device and can be resumed from its saved state.
     generator = torch.Generator().manual_seed(seed)
