@@ -82,7 +82,9 @@ def test_ema_warmup_forgets_the_initial_weights(tmp_path):
         init = tiny_model().requires_grad_(False)
         gaps[warmup] = [
             ((e - m).norm() / (i - m).norm()).item()
-            for e, m, i in zip(ema.parameters(), model.parameters(), init.parameters())
+            for e, m, i in zip(
+                ema.parameters(), model.parameters(), init.parameters(), strict=True
+            )
             if (i - m).norm() > 0
         ]
     assert np.median(gaps[True]) < 0.5 * np.median(gaps[False])
