@@ -67,7 +67,9 @@ def subject_result(subject: str, out: Path) -> dict:
     classifier = pipeline.load_classifier(run, device)
     timings = run.info()["timings_s"]
     w = pipeline.load_windows(run)
-    result = {"subject": subject, "n_train": int((w["split"] == "train").sum()),
+    train = w["split"] == "train"
+    x_train, y_train = pipeline.split_arrays(w, "train")
+    result = {"subject": subject, "n_train": len(x_train),
               "classifier_test_accuracy": load_json(run.classifier / "metrics.json")[
                   "test_accuracy"]}
     for strategy, condition in (("real", "semantic"), ("label", "label")):
@@ -82,13 +84,11 @@ def subject_result(subject: str, out: Path) -> dict:
             "generated": len(syn["x"]),
             "generate_windows_per_s": len(syn["x"]) / timings[f"generate-{strategy}"],
             "classifier_accuracy_on_generated": _accuracy(classifier, syn["x"], syn["y"]),
-            "rms_ratio": _rms_ratio(syn["x"], w["x"][w["split"] == "train"]),
+            "rms_ratio": _rms_ratio(syn["x"], x_train),
         }
 
     # The same real conditions through other samplers, from the same starting noise.
-    train = w["split"] == "train"
     features = load_npz(run.features)["features"][train]
-    y_train = w["y"][train]
     rng = np.random.default_rng(0)
     picks = np.concatenate([rng.choice(np.flatnonzero(y_train == k), PER_CLASS)
                             for k in range(len(w["classes"]))])
@@ -100,7 +100,7 @@ def subject_result(subject: str, out: Path) -> dict:
                    generator=torch.Generator().manual_seed(0), progress=False)
         result["samplers"][f"{solver} {steps}"] = {
             "accuracy": _accuracy(classifier, x, y_train[picks]),
-            "rms_ratio": _rms_ratio(x, w["x"][train][picks]),
+            "rms_ratio": _rms_ratio(x, x_train[picks]),
             "windows_per_s": len(x) / (time.perf_counter() - start)}
     save_json(cached, result)
     return result
