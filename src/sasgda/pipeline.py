@@ -348,7 +348,8 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
         return sample(generator_model, cond, n_times=n_times, solver=g.solver, steps=g.steps,
                       eta=g.eta, guidance_scale=g.guidance_scale,
                       num_train_timesteps=cfg.generator.num_train_timesteps,
-                      beta_schedule=cfg.generator.beta_schedule, batch_size=g.batch_size,
+                      beta_schedule=cfg.generator.beta_schedule,
+                      parameterization=cfg.generator.parameterization, batch_size=g.batch_size,
                       generator=torch_gen, device=device, progress=False)
 
     def window_confidence(x: np.ndarray, k: int) -> np.ndarray:

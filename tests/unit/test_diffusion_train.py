@@ -13,6 +13,7 @@ from sasgda.diffusion import (
     diffusion_loss,
     load_generator,
     make_noise_scheduler,
+    predict_x0,
     train_generator,
 )
 from sasgda.diffusion.train import ema_decay_at
@@ -51,7 +52,9 @@ def test_overfits_eight_windows(tmp_path):
 
     def eval_loss(m):
         with torch.no_grad():
-            return diffusion_loss(m(x_t, t_eval, f_eval), x_eval, cfg.lambda_fourier).item()
+            x0_hat = predict_x0(m, x_t, t_eval, f_eval, alphas_cumprod=scheduler.alphas_cumprod,
+                                parameterization=cfg.parameterization)
+            return diffusion_loss(x0_hat, x_eval, cfg.lambda_fourier).item()
 
     before = eval_loss(model)
     model, ema = train_generator(

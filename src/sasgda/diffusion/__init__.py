@@ -7,6 +7,7 @@ and the schedulers know no network.
 """
 
 from sasgda.diffusion.loss import diffusion_loss, fourier_l1
+from sasgda.diffusion.parameterization import PARAMETERIZATIONS, predict_x0
 from sasgda.diffusion.sample import sample
 from sasgda.diffusion.schedulers import (
     SOLVERS,
@@ -19,6 +20,7 @@ from sasgda.diffusion.train import CONDITIONS, build_generator, load_generator, 
 
 __all__ = [
     "CONDITIONS",
+    "PARAMETERIZATIONS",
     "SOLVERS",
     "build_generator",
     "diffusion_loss",
@@ -27,6 +29,7 @@ __all__ = [
     "load_scheduler_config",
     "make_noise_scheduler",
     "make_sampler",
+    "predict_x0",
     "sample",
     "save_scheduler_config",
     "train_generator",

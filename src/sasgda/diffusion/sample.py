@@ -16,26 +16,32 @@ import torch
 from tqdm.auto import tqdm
 
 from sasgda.config import GeneratorConfig
+from sasgda.diffusion.parameterization import check_parameterization, predict_x0
 from sasgda.diffusion.schedulers import make_sampler
 from sasgda.models.unet1d import ConditionalUNet1D
 
 
-def _predict_x0(
+def _guided_x0(
     model: ConditionalUNet1D,
     x_t: torch.Tensor,
     t: torch.Tensor,
     cond: torch.Tensor,
     guidance_scale: float,
+    **x0_kwargs,
 ) -> torch.Tensor:
-    """The model's x0 for x_t (batch, n_chans, n_times), guided when ``guidance_scale != 1``."""
+    """The model's x0 for x_t (batch, n_chans, n_times), guided when ``guidance_scale != 1``.
+
+    ``x0_kwargs`` (``alphas_cumprod``, ``parameterization``) go to :func:`predict_x0`.
+    """
     if guidance_scale == 1.0:
-        return model(x_t, t, cond)
+        return predict_x0(model, x_t, t, cond, **x0_kwargs)
     batch = len(x_t)
     # One forward pass for both halves: conditional first, then null (the condition values of
     # the null half are ignored; only the mask matters).
     drop_mask = torch.arange(2 * batch, device=x_t.device) >= batch
-    x0_cond, x0_null = model(
-        torch.cat([x_t, x_t]), t, torch.cat([cond, cond]), drop_mask=drop_mask
+    x0_cond, x0_null = predict_x0(
+        model, torch.cat([x_t, x_t]), t, torch.cat([cond, cond]), drop_mask=drop_mask,
+        **x0_kwargs,
     ).chunk(2)
     return x0_null + guidance_scale * (x0_cond - x0_null)
 
@@ -51,6 +57,7 @@ def sample(
     guidance_scale: float = 1.0,
     num_train_timesteps: int = 1000,
     beta_schedule: str = "squaredcos_cap_v2",
+    parameterization: str = "direct",
     batch_size: int = 256,
     generator: torch.Generator | None = None,
     device: str | torch.device = "cpu",
@@ -77,6 +84,9 @@ def sample(
     num_train_timesteps, beta_schedule :
         The training schedule (:class:`GeneratorConfig` ``num_train_timesteps`` and
         ``beta_schedule``); the sampler must use the same betas.
+    parameterization : {"direct", "skip"}
+        How the network's output becomes x0, as in training
+        (:mod:`~sasgda.diffusion.parameterization`).
     batch_size : int
         Windows per forward pass (guidance doubles the pass).
     generator : torch.Generator, optional
@@ -99,6 +109,7 @@ def sample(
         raise ValueError(f"batch_size={batch_size}: expected a positive integer")
     if n_times < 1:
         raise ValueError(f"n_times={n_times}: expected a positive integer")
+    check_parameterization(parameterization)
     cond = np.asarray(cond)
     if model.n_classes is None:
         if cond.ndim != 2 or cond.shape[1] != model.cond_dim:
@@ -116,6 +127,7 @@ def sample(
     device = torch.device(device)
     schedule = GeneratorConfig(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
     sampler = make_sampler(solver, schedule, steps)
+    x0_kwargs = dict(alphas_cumprod=sampler.alphas_cumprod, parameterization=parameterization)
     was_training = model.training
     model.eval()
     out = np.empty((len(cond), model.n_chans, n_times), dtype=np.float32)
@@ -132,7 +144,7 @@ def sample(
             # Resets the multistep solver's history for this batch.
             sampler.set_timesteps(steps)
             for t in sampler.timesteps:
-                x0_hat = _predict_x0(model, x, t.to(device), c, guidance_scale)
+                x0_hat = _guided_x0(model, x, t.to(device), c, guidance_scale, **x0_kwargs)
                 if solver == "ddim":
                     x = sampler.step(x0_hat, t, x, eta=eta, generator=generator).prev_sample
                 else:

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from sasgda.config import GeneratorConfig
 from sasgda.diffusion.loss import diffusion_loss
+from sasgda.diffusion.parameterization import check_parameterization, predict_x0
 from sasgda.diffusion.schedulers import make_noise_scheduler, save_scheduler_config
 from sasgda.models.unet1d import ConditionalUNet1D
 from sasgda.utils.io import atomic_write_bytes, atomic_write_text
@@ -120,6 +121,7 @@ def _check_config(cfg: GeneratorConfig) -> None:
         raise ValueError(f"cond_dropout={cfg.cond_dropout}: expected a probability in [0, 1)")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ValueError(f"ema_decay={cfg.ema_decay}: expected a value in [0, 1)")
+    check_parameterization(cfg.parameterization)
     for name in ("steps", "batch_size", "checkpoint_every"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name}={getattr(cfg, name)}: expected a positive integer")
@@ -225,9 +227,9 @@ def train_generator(
         Their conditions: features (n_windows, cond_dim) float32 for a semantic model, labels
         (n_windows,) int64 for a label model.
     cfg : GeneratorConfig
-        Uses ``num_train_timesteps``, ``beta_schedule``, ``cond_dropout``, ``lambda_fourier``,
-        ``steps``, ``batch_size``, ``lr``, ``weight_decay``, ``ema_decay``, ``ema_warmup``,
-        ``checkpoint_every``.
+        Uses ``num_train_timesteps``, ``beta_schedule``, ``parameterization``, ``cond_dropout``,
+        ``lambda_fourier``, ``steps``, ``batch_size``, ``lr``, ``weight_decay``, ``ema_decay``,
+        ``ema_warmup``, ``checkpoint_every``.
     device : str or torch.device
         Where to train.
     seed : int
@@ -323,7 +325,9 @@ def train_generator(
 
             # 2. Forward process x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise; predict x0.
             x_t = noise_scheduler.add_noise(x0, noise, t)
-            x0_hat = model(x_t, t, c, drop_mask=drop_mask)
+            x0_hat = predict_x0(model, x_t, t, c, drop_mask=drop_mask,
+                                alphas_cumprod=noise_scheduler.alphas_cumprod,
+                                parameterization=cfg.parameterization)
             loss = diffusion_loss(x0_hat, x0, cfg.lambda_fourier)
 
             # 3. Update, clip, then follow with the EMA.
