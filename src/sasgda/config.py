@@ -82,7 +82,7 @@ class GeneratorConfig:
     # sqrt(1 - abar) output, the x0 of v-prediction); see sasgda.diffusion.parameterization.
     # On MyoUP subject 3, "skip" kept more of the real amplitude (RMS 0.82 of real against 0.74)
     # and recall (0.97 / 0.92), but lost precision (0.39 / 0.71) and FID (2.77 / 2.57), and
-    # downstream accuracy was the same within noise; bench/results/generator.md.
+    # downstream accuracy was the same within noise (README, "What we tried").
     parameterization: str = "direct"
     steps: int = 3000  # optimiser steps
     batch_size: int = 128
