@@ -53,7 +53,8 @@ def predict_x0(
     cond : torch.Tensor
         Features (batch, cond_dim) or labels (batch,).
     alphas_cumprod : torch.Tensor, shape (num_train_timesteps,)
-        abar of the noise schedule (``scheduler.alphas_cumprod``).
+        abar of the noise schedule (``scheduler.alphas_cumprod``); loops pass it already on the
+        device of ``x_t``, so that no step copies it there.
     parameterization : {"direct", "skip"}
         See the module docstring.
     drop_mask : torch.Tensor of bool, shape (batch,), optional

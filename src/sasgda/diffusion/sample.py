@@ -127,7 +127,9 @@ def sample(
     device = torch.device(device)
     schedule = GeneratorConfig(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
     sampler = make_sampler(solver, schedule, steps)
-    x0_kwargs = dict(alphas_cumprod=sampler.alphas_cumprod, parameterization=parameterization)
+    # On the model's device once, not at every step.
+    x0_kwargs = dict(alphas_cumprod=sampler.alphas_cumprod.to(device),
+                     parameterization=parameterization)
     was_training = model.training
     model.eval()
     out = np.empty((len(cond), model.n_chans, n_times), dtype=np.float32)

@@ -307,6 +307,7 @@ def train_generator(
         cond_all = torch.from_numpy(cond.astype(np.int64, copy=False))
     n_windows, batch_size = len(x_all), cfg.batch_size
     n_timesteps = noise_scheduler.config.num_train_timesteps
+    alphas_cumprod = noise_scheduler.alphas_cumprod.to(device)  # once, not at every step
 
     start = time.perf_counter()
     # The loss is summed as a tensor and read every LOG_EVERY steps: `.item()` at every step
@@ -326,7 +327,7 @@ def train_generator(
             # 2. Forward process x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise; predict x0.
             x_t = noise_scheduler.add_noise(x0, noise, t)
             x0_hat = predict_x0(model, x_t, t, c, drop_mask=drop_mask,
-                                alphas_cumprod=noise_scheduler.alphas_cumprod,
+                                alphas_cumprod=alphas_cumprod,
                                 parameterization=cfg.parameterization)
             loss = diffusion_loss(x0_hat, x0, cfg.lambda_fourier)
 
