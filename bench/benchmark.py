@@ -20,11 +20,11 @@ import argparse
 import shutil
 from pathlib import Path
 
-from sasgda_myoup import OUT, OVERRIDES  # bench/ is on sys.path for bench scripts
+from sasgda_myoup import OUT, OVERRIDES, sync_cells  # bench/ is on sys.path for bench scripts
 
 from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
 from sasgda.benchmark import GENERATIVE, parse_subjects, run_benchmark
-from sasgda.config import build_config
+from sasgda.config import build_config, dump_yaml
 from sasgda.models import BACKBONES
 from sasgda.viz.report import report_benchmark
 
@@ -55,12 +55,19 @@ def main() -> int:
     args = parser.parse_args()
 
     spec = DATASETS[args.dataset]
+    cfg = build_config(overrides=[*spec["overrides"], *args.overrides])
+    # MyoUP cells with the bench's own config are kept in bench/results/sasgda-cells/ (see
+    # bench/sasgda_myoup.py): reuse them, and add the new ones there.
+    shared_cells = args.dataset == "myoup" and not args.overrides
+    if shared_cells:
+        sync_cells(spec["out"], dump_yaml(cfg), into_out=True)
     if not args.report_only:
-        cfg = build_config(overrides=[*spec["overrides"], *args.overrides])
         run_benchmark(cfg, data_path=str(spec["data"]),
                       subjects=parse_subjects(args.subjects or spec["subjects"]),
                       methods=args.methods, backbones=args.backbones, seeds=args.seeds,
                       out=spec["out"], jobs=args.jobs)
+    if shared_cells:
+        sync_cells(spec["out"], dump_yaml(cfg), into_out=False)
     report = report_benchmark(spec["out"])
     dest = ROOT / "bench" / "results" / f"benchmark-{args.dataset}"
     dest.mkdir(parents=True, exist_ok=True)

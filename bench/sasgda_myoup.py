@@ -5,8 +5,9 @@ the paired Wilcoxon test against `none`, the per-subject table and the time each
     python bench/sasgda_myoup.py [--jobs 2] [--subjects 1-8] [--seeds 0 1] [--set section.key=value]
 
 Resumable: shared stages and finished cells under --out are reused on a rerun. Finished cells
-are also kept in bench/results/sasgda-cells/ (committed, with the config that made them), so that
-a fresh checkout continues with the missing subjects and seeds instead of starting over.
+are also kept in bench/results/sasgda-cells/ (committed, with the config that made them; the
+cells of bench/benchmark.py on MyoUP go there too), so that a fresh checkout continues with the
+missing subjects and seeds instead of starting over.
 """
 
 from __future__ import annotations
