@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from sasgda import __version__
@@ -181,24 +182,31 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     pipeline.prepare(cfg, run, args.data, args.subject)
 
 
-def _run_setup(args: argparse.Namespace, base: dict | None = None):
-    """Config, device and run directory of a command that works on an existing run."""
-    from sasgda import pipeline
+@contextmanager
+def _existing_run(args: argparse.Namespace, base: dict | None = None):
+    """Config, device and run directory of a command that works on an existing run.
+
+    The resolved config is saved as the run's ``config.yaml`` only once the command has
+    succeeded: a command that fails (on a bad ``--set``, say) must not change the settings that
+    later commands on the run inherit.
+    """
+    from sasgda.config import dump_yaml
     from sasgda.utils.rundir import RunDir
 
     run = RunDir(args.run_dir)
     run.require(run.config, "prepare")
     cfg, device = _setup(args, base)
-    pipeline.start_run(cfg, run, str(device))
-    return cfg, device, run
+    run.record_environment(cfg.seed, str(device))
+    yield cfg, device, run
+    run.write_config(dump_yaml(cfg))
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
     from sasgda import pipeline
 
     base = {"classifier": {"backbone": args.backbone}} if args.backbone else {}
-    cfg, device, run = _run_setup(args, base)
-    pipeline.train_classifier(cfg, run, device, progress=not args.quiet)
+    with _existing_run(args, base) as (cfg, device, run):
+        pipeline.train_classifier(cfg, run, device, progress=not args.quiet)
 
 
 def cmd_train_downstream(args: argparse.Namespace) -> None:
@@ -206,15 +214,15 @@ def cmd_train_downstream(args: argparse.Namespace) -> None:
 
     downstream = {k: v for k, v in (("backbone", args.backbone), ("augment", args.augment),
                                     ("synthetic_ratio", args.ratio)) if v is not None}
-    cfg, device, run = _run_setup(args, {"downstream": downstream})
-    pipeline.train_downstream(cfg, run, device, progress=not args.quiet)
+    with _existing_run(args, {"downstream": downstream}) as (cfg, device, run):
+        pipeline.train_downstream(cfg, run, device, progress=not args.quiet)
 
 
 def cmd_train_generator(args: argparse.Namespace) -> None:
     from sasgda import pipeline
 
-    cfg, device, run = _run_setup(args)
-    pipeline.train_generator(cfg, run, device, args.condition, progress=not args.quiet)
+    with _existing_run(args) as (cfg, device, run):
+        pipeline.train_generator(cfg, run, device, args.condition, progress=not args.quiet)
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -222,16 +230,16 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     generate = {k: v for k, v in (("ratio", args.ratio), ("steps", args.steps),
                                   ("solver", args.solver)) if v is not None}
-    cfg, device, run = _run_setup(args, {"generate": generate})
-    pipeline.generate(cfg, run, device, args.strategy, progress=not args.quiet)
+    with _existing_run(args, {"generate": generate}) as (cfg, device, run):
+        pipeline.generate(cfg, run, device, args.strategy, progress=not args.quiet)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from sasgda import pipeline
 
-    cfg, device, run = _run_setup(args)
-    strategies = tuple(args.strategies) if args.strategies else None
-    pipeline.evaluate(cfg, run, device, progress=not args.quiet, strategies=strategies)
+    with _existing_run(args) as (cfg, device, run):
+        strategies = tuple(args.strategies) if args.strategies else None
+        pipeline.evaluate(cfg, run, device, progress=not args.quiet, strategies=strategies)
 
 
 def _run_all(args, cfg, device, run, data_path, subject) -> None:

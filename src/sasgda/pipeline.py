@@ -339,6 +339,13 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
     features = load_npz(run.require(run.features, "train-classifier"))["features"][train]
     gen_dir = run.generator_dir(condition)
     run.require(gen_dir / "ema.safetensors", f"train-generator --condition {condition}")
+    # Sampling takes the schedule and the parameterization from the config: they must be those
+    # the generator was trained with, or the windows are garbage without any error.
+    trained = run.info().get("stages", {}).get(f"train-generator-{condition}-identity")
+    if trained != _generator_identity(cfg, run, condition):
+        raise ValueError(f"{gen_dir}: trained with another generator config or classifier than "
+                         f"this run's; run train-generator --condition {condition} again, or "
+                         "generate with the generator settings it was trained with")
     generator_model = load_generator(gen_dir, device)
     rng = np.random.default_rng(cfg.seed)
     torch_gen = torch.Generator().manual_seed(cfg.seed)

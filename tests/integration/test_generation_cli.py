@@ -72,6 +72,19 @@ def test_sass_that_accepts_nothing_says_so(run, capsys):
     assert "no generated window reached confidence 1" in capsys.readouterr().err
 
 
+def test_generate_refuses_a_generator_trained_with_another_parameterization(run, capsys):
+    if not (run / "generator" / "ema.safetensors").is_file():
+        pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")
+    # The generator was trained with the default "direct"; sampling it as "skip" would give
+    # garbage windows without any error.
+    config_before = (run / "config.yaml").read_text()
+    assert main(["generate", "--run-dir", str(run), "--strategy", "real", *TINY,
+                 "--set", "generator.parameterization=skip"]) == 2
+    assert "trained with another generator config" in capsys.readouterr().err
+    # The failed command leaves the run's config as it was, so the next command is not poisoned.
+    assert (run / "config.yaml").read_text() == config_before
+
+
 def test_same_seed_gives_identical_synthetic_sets(run, tmp_path):
     if not (run / "generator" / "ema.safetensors").is_file():
         pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")
