@@ -58,16 +58,16 @@ def main() -> int:
     cfg = build_config(overrides=[*spec["overrides"], *args.overrides])
     # MyoUP cells with the bench's own config are kept in bench/results/sasgda-cells/ (see
     # bench/sasgda_myoup.py): reuse them, and add the new ones there.
-    shared_cells = args.dataset == "myoup" and not args.overrides
-    if shared_cells:
-        sync_cells(spec["out"], dump_yaml(cfg), into_out=True)
+    config_yaml = dump_yaml(cfg)
+    shared_cells = (args.dataset == "myoup" and not args.overrides
+                    and sync_cells(spec["out"], config_yaml, into_out=True))
     if not args.report_only:
         run_benchmark(cfg, data_path=str(spec["data"]),
                       subjects=parse_subjects(args.subjects or spec["subjects"]),
                       methods=args.methods, backbones=args.backbones, seeds=args.seeds,
                       out=spec["out"], jobs=args.jobs)
     if shared_cells:
-        sync_cells(spec["out"], dump_yaml(cfg), into_out=False)
+        sync_cells(spec["out"], config_yaml, into_out=False)
     report = report_benchmark(spec["out"])
     dest = ROOT / "bench" / "results" / f"benchmark-{args.dataset}"
     dest.mkdir(parents=True, exist_ok=True)
