@@ -27,6 +27,15 @@ def test_balanced_indices_round_robin_without_repeats_when_possible():
     np.testing.assert_array_equal(np.sort(unbalanced), np.arange(100))
 
 
+def test_balanced_indices_takes_a_set_made_with_the_same_quota_whole():
+    # `generate` gives the n % K extra windows to some classes; picking n windows back must take
+    # the set whole, without repeating a window of a class that got no extra one.
+    for seed in range(20):
+        labels = np.repeat(np.arange(7), [5, 5, 5, 4, 4, 4, 4])
+        idx = balanced_indices(labels, len(labels), np.random.default_rng(seed))
+        np.testing.assert_array_equal(np.sort(idx), np.arange(len(labels)))
+
+
 def test_select_synthetic_balanced_and_warns_when_short():
     rng = np.random.default_rng(0)
     x_syn = rng.normal(size=(90, 2, 8)).astype(np.float32)

@@ -24,9 +24,9 @@ def n_extra(n_real: int, ratio: float) -> int:
 def balanced_indices(labels, n: int, rng: np.random.Generator, balanced: bool = True) -> np.ndarray:
     """Indices of ``n`` rows, the same number per class, repeating rows only when needed.
 
-    Each class gets ``n // K`` rows and ``n % K`` randomly chosen classes one more. A class's
-    rows are taken round-robin through a random permutation of its members, so a row repeats
-    only once all rows of its class have been used.
+    Each class gets ``n // K`` rows and ``n % K`` classes one more: the largest ones, chosen at
+    random among equals. A class's rows are taken round-robin through a random permutation of
+    its members, so a row repeats only once all rows of its class have been used.
 
     Parameters
     ----------
@@ -52,9 +52,13 @@ def balanced_indices(labels, n: int, rng: np.random.Generator, balanced: bool = 
         return np.zeros(0, dtype=np.int64)
     if not balanced:
         return rng.permutation(len(labels))[np.arange(n) % len(labels)].astype(np.int64)
-    classes = np.unique(labels)
+    classes, sizes = np.unique(labels, return_counts=True)
     per_class = np.full(len(classes), n // len(classes))
-    per_class[rng.permutation(len(classes))[: n % len(classes)]] += 1
+    # The n % K extra rows go to the largest classes (ties at random), so that a set generated
+    # with the same balanced quota is taken whole, without repeating rows of a smaller class.
+    order = rng.permutation(len(classes))
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    per_class[order[: n % len(classes)]] += 1
     picks = []
     for label, count in zip(classes, per_class, strict=True):
         members = rng.permutation(np.flatnonzero(labels == label))
