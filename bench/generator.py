@@ -106,15 +106,29 @@ def subject_result(subject: str, out: Path) -> dict:
     return result
 
 
+def _train_seconds(model_cfg, gcfg, x, cond, n_chans: int, steps: int) -> float:
+    """Wall time of ``train_generator`` for ``steps`` steps of a freshly built model."""
+    torch.manual_seed(0)
+    model = build_generator(model_cfg, n_chans=n_chans, cond_dim=128, n_classes=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        train_generator(model, x, cond, replace(gcfg, steps=steps), device="cpu", seed=0,
+                        checkpoint_dir=tmp, progress=False)
+        return time.perf_counter() - start
+
+
 def speed_at(n_chans: int, fs_hz: float, threads: int, base_channels: int | None = None,
-             train_steps: int = 20, n_generate: int = 256) -> dict:
-    """Training and generation windows/s of the default model (or another width) on simulated
-    windows."""
+             channel_mults: tuple[int, ...] | None = None, train_steps: int = 20,
+             n_generate: int = 256) -> dict:
+    """Training and generation windows/s of the default model (or another size) on simulated
+    windows. The training rate is the steady one: the time of ``train_steps`` more steps than a
+    5-step run, so that start-up and the final checkpoint do not count."""
     torch.set_num_threads(threads)
     cfg = build_config(overrides=[f"data.sim_chans={n_chans}", f"data.sim_fs_hz={fs_hz}",
                                   "data.sim_gestures=4", "data.sim_rep_seconds=2"])
-    if base_channels is not None:
-        cfg = replace(cfg, generator=replace(cfg.generator, base_channels=base_channels))
+    size = {"base_channels": base_channels, "channel_mults": channel_mults}
+    cfg = replace(cfg, generator=replace(
+        cfg.generator, **{k: v for k, v in size.items() if v is not None}))
     w = prepare_windows(cfg.data, None, 1)
     x = w["x"][w["split"] == "train"]
     cond = np.random.default_rng(0).standard_normal((len(x), 128)).astype(np.float32)
@@ -125,12 +139,10 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, base_channels: int | None
         model(torch.from_numpy(x[:8]), torch.zeros(8, dtype=torch.long),
               torch.from_numpy(cond[:8]))
     mflops = counter.get_total_flops() / 8 / 1e6
-    gcfg = replace(cfg.generator, steps=train_steps, checkpoint_every=10 ** 9)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        train_generator(model, x, cond, gcfg, device="cpu", seed=0, checkpoint_dir=tmp,
-                        progress=False)
-        train_rate = train_steps * gcfg.batch_size / (time.perf_counter() - start)
+    gcfg = replace(cfg.generator, checkpoint_every=10 ** 9)
+    seconds = [_train_seconds(cfg.generator, gcfg, x, cond, n_chans, steps)
+               for steps in (5, 5 + train_steps)]
+    train_rate = train_steps * gcfg.batch_size / (seconds[1] - seconds[0])
     rates = {}
     for steps in (25, 50):
         start = time.perf_counter()
@@ -138,7 +150,8 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, base_channels: int | None
                generator=torch.Generator().manual_seed(0))
         rates[steps] = n_generate / (time.perf_counter() - start)
     return {"shape": f"{n_chans} x {x.shape[2]}", "threads": threads, "params": n_params,
-            "base_channels": cfg.generator.base_channels, "forward_mflops": mflops,
+            "base_channels": cfg.generator.base_channels,
+            "channel_mults": list(cfg.generator.channel_mults), "forward_mflops": mflops,
             "train_windows_per_s": train_rate, "generate_windows_per_s_25": rates[25],
             "generate_windows_per_s_50": rates[50]}
 
@@ -155,7 +168,10 @@ def main() -> int:
         results = list(pool.map(subject_result, args.subjects, [args.out] * len(args.subjects)))
     # Speeds last, when the subject runs no longer compete for the cores.
     speeds = [speed_at(8, 200.0, threads) for threads in (1, 2)]
-    speeds += [speed_at(8, 200.0, 2, base_channels=48)]  # the size of the issue's prototype
+    # Two models of the issue's prototype's size (1.8 M): the default one wider, and one level
+    # deeper, which puts the extra parameters where the time axis is short.
+    speeds += [speed_at(8, 200.0, 2, base_channels=48),
+               speed_at(8, 200.0, 2, base_channels=24, channel_mults=(1, 2, 4, 8))]
     speeds += [speed_at(12, 2000.0, threads, train_steps=5, n_generate=64)
                for threads in (1, 2)]
 
@@ -207,15 +223,17 @@ def main() -> int:
         lines.append(f"| {name} | " + " | ".join(f"{100 * a:.1f}" for a in accs)
                      + f" | {100 * np.mean(accs):.1f} | {rms:.2f} | {rate:.0f} |")
     lines += ["", "## Cost of the generator", "",
-              "Measured on an idle machine: 20 training steps and a batch of 256 generated "
-              "windows at 8 x 40, 5 steps and 64 windows at 12 x 400.", "",
-              "| window | torch threads | base_channels | parameters | MFLOP per forward pass "
-              "and window | train windows/s (batch 128) | generate windows/s, 25 DDIM steps | "
-              "50 DDIM steps |",
-              "|---|---|---|---|---|---|---|---|"]
+              "Measured on an idle machine, in `sasgda`'s own training loop and sampler: "
+              "training windows/s are those of 20 steps after 5 (5 after 5 at 12 x 400); "
+              "generation is a batch of 256 windows at 8 x 40, 64 at 12 x 400.", "",
+              "| window | torch threads | base_channels | channel_mults | parameters | MFLOP "
+              "per forward pass and window | train windows/s (batch 128) | generate windows/s, "
+              "25 DDIM steps | 50 DDIM steps |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for sp in speeds:
         lines.append(f"| {sp['shape']} | {sp['threads']} | {sp['base_channels']} | "
-                     f"{sp['params'] / 1e6:.2f} M | {sp['forward_mflops']:.1f} | "
+                     f"{sp['channel_mults']} | {sp['params'] / 1e6:.2f} M | "
+                     f"{sp['forward_mflops']:.1f} | "
                      f"{sp['train_windows_per_s']:.0f} | "
                      f"{sp['generate_windows_per_s_25']:.0f} | "
                      f"{sp['generate_windows_per_s_50']:.1f} |")

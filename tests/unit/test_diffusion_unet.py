@@ -1,9 +1,11 @@
-"""ConditionalUNet1D: shapes for any window length, null condition, label mode, save/load."""
+"""ConditionalUNet1D: shapes for any window length, null condition, label mode, save/load, and
+the cross-attention against textbook multi-head attention."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from sasgda.models.unet1d import ConditionalUNet1D
+from sasgda.models.unet1d import ConditionalUNet1D, CrossAttention1D
 from sasgda.utils.modelio import load_model, save_model
 
 TINY = dict(base_channels=8, channel_mults=(1, 2, 4), cond_dim=12, n_cond_tokens=3, n_heads=2)
@@ -29,6 +31,37 @@ def test_scalar_timestep_matches_vector():
     a = model(x, torch.tensor(17), cond)
     b = model(x, torch.full((4,), 17), cond)
     torch.testing.assert_close(a, b)
+
+
+def textbook_cross_attention(attn: CrossAttention1D, h, tokens):
+    """Queries, keys and values projected first, then softmax attention, then the output
+    projection: what CrossAttention1D computes with its projections moved onto the tokens."""
+    batch, channels, n_times = h.shape
+    head_dim = channels // attn.n_heads
+    q = attn.to_q(attn.norm(h)).view(batch, attn.n_heads, head_dim, n_times).transpose(2, 3)
+    k, v = attn.to_kv(tokens).chunk(2, dim=-1)
+    k = k.view(batch, -1, attn.n_heads, head_dim).transpose(1, 2)
+    v = v.view(batch, -1, attn.n_heads, head_dim).transpose(1, 2)
+    out = F.scaled_dot_product_attention(q, k, v).transpose(2, 3).reshape(batch, channels, n_times)
+    return h + attn.to_out(out)
+
+
+@pytest.mark.parametrize("n_heads", [1, 4])
+def test_cross_attention_is_textbook_attention(n_heads):
+    torch.manual_seed(0)
+    attn = CrossAttention1D(channels=16, cond_dim=12, n_heads=n_heads)
+    for p in attn.parameters():  # out of their initial state (to_out is not zero here anyway)
+        torch.nn.init.normal_(p, std=0.3)
+    h, tokens = torch.randn(3, 16, 11), torch.randn(3, 5, 12)
+    h_ref = h.clone().requires_grad_()
+    h = h.requires_grad_()
+    out, ref = attn(h, tokens), textbook_cross_attention(attn, h_ref, tokens)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    # Same gradients too: the folded form trains the same parameters the same way.
+    grads = torch.autograd.grad(out.square().sum(), [h, *attn.parameters()])
+    ref_grads = torch.autograd.grad(ref.square().sum(), [h_ref, *attn.parameters()])
+    for g, g_ref in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, g_ref, atol=1e-4, rtol=1e-4)
 
 
 def test_condition_changes_output():
