@@ -8,7 +8,9 @@ subject's task-aware classifier then scores the generated windows (accuracy = fr
 as the class they were generated for), and a small set of real-conditioned windows is generated
 again with other sampler settings to show what 25 DDIM steps cost against 50. Last, the default
 model's training and generation speed at MyoUP size (8 x 40) and NinaPro size (12 x 400,
-simulated): run it on an otherwise idle machine. Writes bench/results/generator.md.
+simulated), and that of two models of the issue's 1.8 M prototype's size (the quality of the
+deeper one is in bench/generator_size.py): run it on an otherwise idle machine. Writes
+bench/results/generator.md.
 
     python bench/generator.py [--subjects 1 2 3] [--jobs 2]
 """
@@ -158,16 +160,22 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, base_channels: int | None
             "generate_windows_per_s_50": rates[50]}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def run_subjects(per_subject, description: str) -> tuple[argparse.Namespace, list[dict]]:
+    """Parse ``--subjects``, ``--jobs`` and ``--out``, and run ``per_subject(subject, out)`` for
+    each subject, ``--jobs`` of them side by side."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--subjects", nargs="+", default=["1", "2", "3"])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT,
                         help="the output folder of bench/sasgda_myoup.py")
     args = parser.parse_args()
-
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(subject_result, args.subjects, [args.out] * len(args.subjects)))
+        results = list(pool.map(per_subject, args.subjects, [args.out] * len(args.subjects)))
+    return args, results
+
+
+def main() -> int:
+    _, results = run_subjects(subject_result, __doc__)
     # Speeds last, when the subject runs no longer compete for the cores.
     speeds = [speed_at(8, 200.0, threads) for threads in (1, 2)]
     # Two models of the issue's prototype's size (1.8 M): the default one wider, and one level
