@@ -18,6 +18,7 @@ import json
 import platform
 from pathlib import Path
 
+import numpy as np
 import torch
 from generator import _accuracy, _rms_ratio, run_subjects  # bench/ is on sys.path
 from sasgda_myoup import MYOUP, bench_config
@@ -91,6 +92,12 @@ def main() -> int:
         cells = [f"{fmt(r[key])} | {fmt(d[key]) if d else '-'}" for key, fmt in cols]
         lines.append(f"| {r['subject']} | {100 * r['classifier_test_accuracy']:.1f} | "
                      + " | ".join(cells) + " |")
+    deeper_mean = np.mean([r["classifier_accuracy_on_generated"] for r in results])
+    lines += ["", f"Mean accuracy on generated windows: deeper {100 * deeper_mean:.1f} %"]
+    if len(default) == len(results):
+        default_mean = np.mean([d["classifier_accuracy_on_generated"] for d in default.values()])
+        lines[-1] += f", default {100 * default_mean:.1f} %"
+    lines[-1] += "."
     text = "\n".join(lines) + "\n"
     atomic_write_text(ROOT / "bench" / "results" / "generator-size.md", text)
     print(text)
