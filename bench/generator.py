@@ -40,8 +40,15 @@ from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
 from sasgda.utils.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
+SPEED_ROUNDS = 3
+RATES = ("train_windows_per_s", "generate_windows_per_s_25", "generate_windows_per_s_50")
 SAMPLERS = [("ddim", 10), ("ddim", 25), ("ddim", 50), ("dpm", 10), ("dpm", 25)]
 PER_CLASS = 20  # real-conditioned windows per class for the sampler comparison
+
+
+def _spread(values: list[float]) -> str:
+    """Slowest-fastest of sorted rates, as "610-1,120"."""
+    return f"{values[0]:,.0f}-{values[-1]:,.0f}"
 
 
 def _accuracy(classifier, x: np.ndarray, y: np.ndarray) -> float:
@@ -121,11 +128,10 @@ def _train_seconds(model_cfg, gcfg, x, cond, n_chans: int, steps: int) -> float:
 
 def speed_at(n_chans: int, fs_hz: float, threads: int, base_channels: int | None = None,
              channel_mults: tuple[int, ...] | None = None, train_steps: int = 20,
-             n_generate: int = 256, repeats: int = 3) -> dict:
+             n_generate: int = 256) -> dict:
     """Training and generation windows/s of the default model (or another size) on simulated
     windows. The training rate is the steady one: the time of ``train_steps`` more steps than a
-    5-step run, so that start-up and the final checkpoint do not count. Each rate is the best of
-    ``repeats`` measurements."""
+    5-step run, so that start-up and the final checkpoint do not count."""
     torch.set_num_threads(threads)
     cfg = build_config(overrides=[f"data.sim_chans={n_chans}", f"data.sim_fs_hz={fs_hz}",
                                   "data.sim_gestures=4", "data.sim_rep_seconds=2"])
@@ -143,16 +149,15 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, base_channels: int | None
               torch.from_numpy(cond[:8]))
     mflops = counter.get_total_flops() / 8 / 1e6
     gcfg = replace(cfg.generator, checkpoint_every=10 ** 9)
-    train_rate, rates = 0.0, {25: 0.0, 50: 0.0}
-    for _ in range(repeats):  # the best of a few: other processes only ever slow a run down
-        seconds = [_train_seconds(cfg.generator, gcfg, x, cond, n_chans, steps)
-                   for steps in (5, 5 + train_steps)]
-        train_rate = max(train_rate, train_steps * gcfg.batch_size / (seconds[1] - seconds[0]))
-        for steps in rates:
-            start = time.perf_counter()
-            sample(model, cond[:n_generate], n_times=x.shape[2], steps=steps, progress=False,
-                   generator=torch.Generator().manual_seed(0))
-            rates[steps] = max(rates[steps], n_generate / (time.perf_counter() - start))
+    seconds = [_train_seconds(cfg.generator, gcfg, x, cond, n_chans, steps)
+               for steps in (5, 5 + train_steps)]
+    train_rate = train_steps * gcfg.batch_size / (seconds[1] - seconds[0])
+    rates = {}
+    for steps in (25, 50):
+        start = time.perf_counter()
+        sample(model, cond[:n_generate], n_times=x.shape[2], steps=steps, progress=False,
+               generator=torch.Generator().manual_seed(0))
+        rates[steps] = n_generate / (time.perf_counter() - start)
     return {"shape": f"{n_chans} x {x.shape[2]}", "threads": threads, "params": n_params,
             "base_channels": cfg.generator.base_channels,
             "channel_mults": list(cfg.generator.channel_mults), "forward_mflops": mflops,
@@ -177,13 +182,23 @@ def run_subjects(per_subject, description: str) -> tuple[argparse.Namespace, lis
 def main() -> int:
     _, results = run_subjects(subject_result, __doc__)
     # Speeds last, when the subject runs no longer compete for the cores.
-    speeds = [speed_at(8, 200.0, threads) for threads in (1, 2)]
+    cases = [dict(n_chans=8, fs_hz=200.0, threads=threads) for threads in (1, 2)]
     # Two models of the issue's prototype's size (1.8 M): the default one wider, and one level
     # deeper, which puts the extra parameters where the time axis is short.
-    speeds += [speed_at(8, 200.0, 2, base_channels=48),
-               speed_at(8, 200.0, 2, base_channels=24, channel_mults=(1, 2, 4, 8))]
-    speeds += [speed_at(12, 2000.0, threads, train_steps=5, n_generate=64)
-               for threads in (1, 2)]
+    cases += [dict(n_chans=8, fs_hz=200.0, threads=2, base_channels=48),
+              dict(n_chans=8, fs_hz=200.0, threads=2, base_channels=24,
+                   channel_mults=(1, 2, 4, 8))]
+    cases += [dict(n_chans=12, fs_hz=2000.0, threads=threads, train_steps=5, n_generate=64)
+              for threads in (1, 2)]
+    # The speed of this machine drifts by a third over minutes, so every case is measured once
+    # per round, in turn, and the table gives the fastest and the slowest of the rounds.
+    rounds = [[speed_at(**case) for case in cases] for _ in range(SPEED_ROUNDS)]
+    speeds = []
+    for measured in zip(*rounds, strict=True):
+        sp = dict(measured[0])
+        for key in RATES:
+            sp[key] = sorted(m[key] for m in measured)
+        speeds.append(sp)
 
     cfg = bench_config()
     g = cfg.generator
@@ -235,8 +250,9 @@ def main() -> int:
     lines += ["", "## Cost of the generator", "",
               "Measured on an idle machine, in `sasgda`'s own training loop and sampler: "
               "training windows/s are those of 20 steps after 5 (5 after 5 at 12 x 400); "
-              "generation is a batch of 256 windows at 8 x 40, 64 at 12 x 400; each rate is "
-              "the best of 3 measurements.", "",
+              "generation is a batch of 256 windows at 8 x 40, 64 at 12 x 400. Each rate is "
+              f"given as slowest-fastest of {SPEED_ROUNDS} rounds that measure every row in "
+              "turn: the machine's speed drifts by up to a third over minutes.", "",
               "| window | torch threads | base_channels | channel_mults | parameters | MFLOP "
               "per forward pass and window | train windows/s (batch 128) | generate windows/s, "
               "25 DDIM steps | 50 DDIM steps |",
@@ -245,9 +261,7 @@ def main() -> int:
         lines.append(f"| {sp['shape']} | {sp['threads']} | {sp['base_channels']} | "
                      f"{sp['channel_mults']} | {sp['params'] / 1e6:.2f} M | "
                      f"{sp['forward_mflops']:.1f} | "
-                     f"{sp['train_windows_per_s']:.0f} | "
-                     f"{sp['generate_windows_per_s_25']:.0f} | "
-                     f"{sp['generate_windows_per_s_50']:.1f} |")
+                     + " | ".join(_spread(sp[key]) for key in RATES) + " |")
     text = "\n".join(lines) + "\n"
     atomic_write_text(ROOT / "bench" / "results" / "generator.md", text)
     print(text)
