@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from generator import _accuracy, _rms_ratio, run_subjects  # bench/ is on sys.path
+from generator import DEEPER, classifier_accuracy, rms_ratio, run_subjects  # bench/ on sys.path
 from sasgda_myoup import MYOUP, bench_config
 
 from sasgda import pipeline
@@ -29,7 +29,6 @@ from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
 from sasgda.utils.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
-DEEPER = ["generator.base_channels=24", "generator.channel_mults=[1,2,4,8]"]
 
 
 def subject_result(subject: str, out: Path) -> dict:
@@ -53,8 +52,8 @@ def subject_result(subject: str, out: Path) -> dict:
         "parameters": sum(p.numel() for p in
                           load_generator(run.generator_dir("semantic"), device).parameters()),
         "classifier_test_accuracy": load_json(run.classifier / "metrics.json")["test_accuracy"],
-        "classifier_accuracy_on_generated": _accuracy(model, syn["x"], syn["y"]),
-        "rms_ratio": _rms_ratio(syn["x"], x_train),
+        "classifier_accuracy_on_generated": classifier_accuracy(model, syn["x"], syn["y"]),
+        "rms_ratio": rms_ratio(syn["x"], x_train),
         "train_seconds": json.loads(log_lines[-1])["seconds"],
         "generate_windows_per_s": len(syn["x"]) / run.info()["timings_s"]["generate-real"],
     }
@@ -84,11 +83,11 @@ def main() -> int:
         "deeper | default |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    cols = [("classifier_accuracy_on_generated", lambda v: f"{100 * v:.1f}"),
+            ("rms_ratio", lambda v: f"{v:.2f}"), ("train_seconds", lambda v: f"{v:.0f}"),
+            ("generate_windows_per_s", lambda v: f"{v:.0f}")]
     for r in results:
         d = default.get(r["subject"])
-        cols = [("classifier_accuracy_on_generated", lambda v: f"{100 * v:.1f}"),
-                ("rms_ratio", lambda v: f"{v:.2f}"), ("train_seconds", lambda v: f"{v:.0f}"),
-                ("generate_windows_per_s", lambda v: f"{v:.0f}")]
         cells = [f"{fmt(r[key])} | {fmt(d[key]) if d else '-'}" for key, fmt in cols]
         lines.append(f"| {r['subject']} | {100 * r['classifier_test_accuracy']:.1f} | "
                      + " | ".join(cells) + " |")
