@@ -9,8 +9,8 @@ as the class they were generated for), and a small set of real-conditioned windo
 again with other sampler settings to show what 25 DDIM steps cost against 50. Last, the default
 model's training and generation speed at MyoUP size (8 x 40) and NinaPro size (12 x 400,
 simulated), and that of two models of the issue's 1.8 M prototype's size (the quality of the
-deeper one is in bench/generator_size.py): run it on an otherwise idle machine. Writes
-bench/results/generator.md.
+deeper one is in bench/generator_size.py) and of two plain U-Nets of that size that stand in for
+the prototype: run it on an otherwise idle machine. Writes bench/results/generator.md.
 
     python bench/generator.py [--subjects 1 2 3] [--jobs 2]
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sasgda_myoup import MYOUP, OUT, bench_config  # bench/ is on sys.path for bench scripts
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from sasgda import pipeline
@@ -42,7 +43,12 @@ from sasgda.utils.rundir import RunDir
 ROOT = Path(__file__).resolve().parents[1]
 # The deeper model of the issue's prototype's size (1.8 M); bench/generator_size.py scores it.
 DEEPER = ["generator.base_channels=24", "generator.channel_mults=[1,2,4,8]"]
-SPEED_ROUNDS = 3
+# Ours at 1.8 M and, for each, a plain U-Net of the same layout and size (without its
+# cross-attention DEEPER has 1.27 M parameters; at base_channels 28 it has 1.70 M).
+PROTOTYPE_SIZE = {"wider": (["generator.base_channels=48"], ["generator.base_channels=56"]),
+                  "deeper": (DEEPER, ["generator.base_channels=28",
+                                      "generator.channel_mults=[1,2,4,8]"])}
+SPEED_ROUNDS = 5
 RATES = ("train_windows_per_s", "generate_windows_per_s_25", "generate_windows_per_s_50")
 SAMPLERS = [("ddim", 10), ("ddim", 25), ("ddim", 50), ("dpm", 10), ("dpm", 25)]
 PER_CLASS = 20  # real-conditioned windows per class for the sampler comparison
@@ -117,10 +123,30 @@ def subject_result(subject: str, out: Path) -> dict:
     return result
 
 
-def _train_seconds(gcfg, x, cond, n_chans: int, steps: int) -> float:
-    """Wall time of ``train_generator`` for ``steps`` steps of a freshly built model."""
+class _PassThrough(nn.Module):
+    """Takes a cross-attention's place and returns the features unchanged."""
+
+    def forward(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return h
+
+
+def _build(gcfg, n_chans: int, cross_attention: bool) -> nn.Module:
+    """The generator that ``gcfg`` describes; without ``cross_attention``, the same U-Net with
+    every cross-attention replaced by a pass-through: a plain U-Net like the issue's prototype,
+    to measure in the same rounds as ours (the machine drifts too much to compare with a figure
+    taken another day)."""
     torch.manual_seed(0)
     model = build_generator(gcfg, n_chans=n_chans, cond_dim=128, n_classes=4)
+    if not cross_attention:
+        model.down_attns = nn.ModuleList(_PassThrough() for _ in model.down_attns)
+        model.mid_attn = _PassThrough()
+        model.up_attns = nn.ModuleList(_PassThrough() for _ in model.up_attns)
+    return model
+
+
+def _train_seconds(gcfg, x, cond, n_chans: int, steps: int, cross_attention: bool) -> float:
+    """Wall time of ``train_generator`` for ``steps`` steps of a freshly built model."""
+    model = _build(gcfg, n_chans, cross_attention)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         train_generator(model, x, cond, replace(gcfg, steps=steps), device="cpu", seed=0,
@@ -129,11 +155,11 @@ def _train_seconds(gcfg, x, cond, n_chans: int, steps: int) -> float:
 
 
 def speed_at(n_chans: int, fs_hz: float, threads: int, overrides: list[str] | tuple = (),
-             train_steps: int = 20, n_generate: int = 256) -> dict:
+             cross_attention: bool = True, train_steps: int = 20, n_generate: int = 256) -> dict:
     """Training and generation windows/s of the default model (or of the one that the config
-    ``overrides`` make) on simulated windows. The training rate is the steady one: the time of
-    ``train_steps`` more steps than a 5-step run, so that start-up and the final checkpoint do
-    not count."""
+    ``overrides`` make, with or without its ``cross_attention``) on simulated windows. The
+    training rate is the steady one: the time of ``train_steps`` more steps than a 5-step run,
+    so that start-up and the final checkpoint do not count."""
     torch.set_num_threads(threads)
     cfg = build_config(overrides=[f"data.sim_chans={n_chans}", f"data.sim_fs_hz={fs_hz}",
                                   "data.sim_gestures=4", "data.sim_rep_seconds=2",
@@ -141,15 +167,14 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, overrides: list[str] | tu
     w = prepare_windows(cfg.data, None, 1)
     x = w["x"][w["split"] == "train"]
     cond = np.random.default_rng(0).standard_normal((len(x), 128)).astype(np.float32)
-    torch.manual_seed(0)
-    model = build_generator(cfg.generator, n_chans=n_chans, cond_dim=128, n_classes=4)
+    model = _build(cfg.generator, n_chans, cross_attention)
     n_params = sum(p.numel() for p in model.parameters())
     with FlopCounterMode(display=False) as counter:  # one forward pass of 8 windows
         model(torch.from_numpy(x[:8]), torch.zeros(8, dtype=torch.long),
               torch.from_numpy(cond[:8]))
     mflops = counter.get_total_flops() / 8 / 1e6
     gcfg = replace(cfg.generator, checkpoint_every=10 ** 9)
-    seconds = [_train_seconds(gcfg, x, cond, n_chans, steps)
+    seconds = [_train_seconds(gcfg, x, cond, n_chans, steps, cross_attention)
                for steps in (5, 5 + train_steps)]
     train_rate = train_steps * gcfg.batch_size / (seconds[1] - seconds[0])
     rates = {}
@@ -160,7 +185,8 @@ def speed_at(n_chans: int, fs_hz: float, threads: int, overrides: list[str] | tu
         rates[steps] = n_generate / (time.perf_counter() - start)
     return {"shape": f"{n_chans} x {x.shape[2]}", "threads": threads, "params": n_params,
             "base_channels": cfg.generator.base_channels,
-            "channel_mults": list(cfg.generator.channel_mults), "forward_mflops": mflops,
+            "channel_mults": list(cfg.generator.channel_mults),
+            "cross_attention": cross_attention, "forward_mflops": mflops,
             "train_windows_per_s": train_rate, "generate_windows_per_s_25": rates[25],
             "generate_windows_per_s_50": rates[50]}
 
@@ -183,10 +209,14 @@ def main() -> int:
     _, results = run_subjects(subject_result, __doc__)
     # Speeds last, when the subject runs no longer compete for the cores.
     cases = [dict(n_chans=8, fs_hz=200.0, threads=threads) for threads in (1, 2)]
-    # Two models of the issue's prototype's size (1.8 M): the default one wider, and one level
-    # deeper, which puts the extra parameters where the time axis is short.
-    cases += [dict(n_chans=8, fs_hz=200.0, threads=2, overrides=["generator.base_channels=48"]),
-              dict(n_chans=8, fs_hz=200.0, threads=2, overrides=DEEPER)]
+    # Models of the issue's prototype's size (1.8 M): ours wider, and ours one level deeper
+    # (which puts the extra parameters where the time axis is short); each followed by the
+    # prototype's stand-in, a plain U-Net of that size and layout (ours without cross-attention,
+    # widened back to 1.8 M), measured right after it in every round.
+    first_pair = len(cases)
+    for ours, plain in PROTOTYPE_SIZE.values():
+        cases += [dict(n_chans=8, fs_hz=200.0, threads=2, overrides=ours),
+                  dict(n_chans=8, fs_hz=200.0, threads=2, overrides=plain, cross_attention=False)]
     cases += [dict(n_chans=12, fs_hz=2000.0, threads=threads, train_steps=5, n_generate=64)
               for threads in (1, 2)]
     # The speed of this machine drifts by a third over minutes, so every case is measured once
@@ -252,15 +282,25 @@ def main() -> int:
               "generation is a batch of 256 windows at 8 x 40, 64 at 12 x 400. Each rate is "
               f"given as slowest-fastest of {SPEED_ROUNDS} rounds that measure every row in "
               "turn: the machine's speed drifts by up to a third over minutes.", "",
-              "| window | torch threads | base_channels | channel_mults | parameters | MFLOP "
-              "per forward pass and window | train windows/s (batch 128) | generate windows/s, "
-              "25 DDIM steps | 50 DDIM steps |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| window | torch threads | base_channels | channel_mults | cross-attention | "
+              "parameters | MFLOP per forward pass and window | train windows/s (batch 128) | "
+              "generate windows/s, 25 DDIM steps | 50 DDIM steps |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for sp in speeds:
         lines.append(f"| {sp['shape']} | {sp['threads']} | {sp['base_channels']} | "
-                     f"{sp['channel_mults']} | {sp['params'] / 1e6:.2f} M | "
+                     f"{sp['channel_mults']} | {'yes' if sp['cross_attention'] else 'no'} | "
+                     f"{sp['params'] / 1e6:.2f} M | "
                      f"{sp['forward_mflops']:.1f} | "
                      + " | ".join(_spread(sp[key]) for key in RATES) + " |")
+    # Each of ours against the plain U-Net measured right after it: round by round, so that
+    # the machine's drift mostly cancels.
+    lines += ["", "Ours at 1.8 M against the plain U-Net of the same layout, as the ratio of their "
+              f"rates within each round (slowest-fastest of {SPEED_ROUNDS}):", ""]
+    for i, layout in enumerate(PROTOTYPE_SIZE):
+        ratios = [sorted(r[first_pair + 2 * i][key] / r[first_pair + 2 * i + 1][key]
+                         for r in rounds) for key in RATES[:2]]
+        lines.append(f"- {layout}: training {ratios[0][0]:.2f}-{ratios[0][-1]:.2f}, "
+                     f"generation {ratios[1][0]:.2f}-{ratios[1][-1]:.2f}")
     text = "\n".join(lines) + "\n"
     atomic_write_text(ROOT / "bench" / "results" / "generator.md", text)
     print(text)
