@@ -118,6 +118,8 @@ def sweep_subject(
     for r in sorted(set(ratios) - {0.0, own_ratio}):
         for m in ratio_methods:
             def compute(r=r, m=m):
+                # Subsets of the benchmark's own set, which a pruned run no longer has.
+                base.require(base.synthetic(m), f"generate --strategy {m}")
                 run = linked_run(base, here / f"ratio-{r:g}", (*INPUTS, "synthetic"))
                 return {"method": m, "ratio": r, "accuracy": downstream(run, cfg, m, r)}
             ratio_rows.append(_cached(here / f"ratio-{r:g}-{m}.json", compute))

@@ -50,6 +50,16 @@ def test_sweep_then_report(tmp_path):
         assert (out / "plots" / name).stat().st_size > 1000
 
 
+def test_sweep_names_what_the_benchmark_run_lacks(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--out", str(out), *GRID]) == 0
+    (out / "runs" / "s1-seed0" / "synthetic" / "gmss.npz").unlink()  # as if pruned
+    assert main(["sweep", "--out", str(out), *SWEEP]) == 2
+    err = capsys.readouterr().err
+    assert "runs/s1-seed0/synthetic/gmss.npz: not found" in err
+    assert "sasgda generate --strategy gmss" in err
+
+
 def test_sweep_needs_finished_cells(tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(["benchmark", "--out", str(out), *GRID[:6], *GRID[8:]]) == 0

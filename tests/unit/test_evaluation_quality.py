@@ -191,15 +191,16 @@ def test_quality_metrics_bundles_every_metric():
     synthetic = rng.standard_normal((80, 4)) + 0.3
     out = quality_metrics(real, synthetic, k=5, lof_k=10)
     assert set(out) == {
-        "fid", "avg_knn", "lof", "rarity", "rarity_coverage",
+        "fid", "avg_knn", "lof", "rarity",
         "precision", "recall", "density", "coverage", "n_real", "n_synthetic",
     }  # fmt: skip
     assert out["fid"] == pytest.approx(fid(real, synthetic))
     assert out["avg_knn"] == pytest.approx(avg_knn(synthetic, real, 5))
     assert out["lof"] == pytest.approx(mean_lof(synthetic, real, 10))
-    assert (out["rarity"], out["rarity_coverage"]) == pytest.approx(
-        rarity_score(synthetic, real, 5)
-    )
+    mean_rarity, fraction_inside = rarity_score(synthetic, real, 5)
+    assert out["rarity"] == pytest.approx(mean_rarity)
+    # The samples that rarity averages over are those that precision counts.
+    assert out["precision"] == pytest.approx(fraction_inside)
     assert out["coverage"] == pytest.approx(prdc(real, synthetic, 5)["coverage"])
     assert (out["n_real"], out["n_synthetic"]) == (120, 80)
 

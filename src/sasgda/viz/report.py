@@ -21,8 +21,8 @@ from sasgda.viz.plots import (
 )
 from sasgda.viz.tables import subject_table, summary_table
 
-QUALITY_COLUMNS = ("fid", "cas", "avg_knn", "lof", "rarity", "rarity_coverage", "precision",
-                   "recall", "density", "coverage")
+QUALITY_COLUMNS = ("fid", "cas", "avg_knn", "lof", "rarity", "precision", "recall", "density",
+                   "coverage")
 CSV_COLUMNS = ("subject", "method", "backbone", "seed", "accuracy", "macro_f1", "train_seconds")
 
 
