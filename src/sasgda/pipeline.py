@@ -59,6 +59,20 @@ def _mark(run: RunDir, stage: str, fp: str) -> None:
     run.update_info(stages={stage: fp})
 
 
+def require_current(run: RunDir, stage: str, fp: str, artifact: Path, command: str) -> Path:
+    """``artifact``, once it is known to be what ``stage`` made from the run's present settings
+    and upstream artifacts; otherwise a one-line error naming the command that remakes it.
+
+    The single-stage commands use what earlier stages left; after ``prepare`` is rerun on other
+    data, say, the classifier and everything after it describe the old windows.
+    """
+    run.require(artifact, command)
+    if not is_fresh(run, stage, fp, artifact):
+        raise ValueError(f"{artifact}: out of date (made from other data or settings than the "
+                         f"run's present ones); run `sasgda {command}` again")
+    return artifact
+
+
 def start_run(cfg: Config, run: RunDir, device: str) -> None:
     """Save the resolved config and the environment in the run directory."""
     run.root.mkdir(parents=True, exist_ok=True)
@@ -155,7 +169,7 @@ def extra_training_windows(
     if augment in SYNTHETIC_STRATEGIES:
         from sasgda.augment.mixing import select_synthetic
 
-        syn = load_npz(run.require(run.synthetic(augment), f"generate --strategy {augment}"))
+        syn = load_npz(_current_synthetic(cfg, run, augment))
         return select_synthetic(syn["x"], syn["y"], n, rng)
     from sasgda.augment.classic import classic_augment
 
@@ -220,6 +234,11 @@ def train_downstream(
 # --- skip-if-fresh wrappers used by `run` and `benchmark` ----------------------------------------
 
 
+def _current_features(cfg: Config, run: RunDir) -> Path:
+    return require_current(run, "train-classifier", _classifier_fp(cfg, run), run.features,
+                           "train-classifier")
+
+
 def ensure_prepared(cfg: Config, run: RunDir, data_path: str | Path | None, subject: str) -> None:
     data_path = _resolved(data_path)
     if not is_fresh(run, "prepare", _prepare_fp(cfg, data_path, subject), run.windows):
@@ -264,7 +283,7 @@ def train_generator(
     w = load_windows(run)
     train = w["split"] == "train"
     if condition == "semantic":
-        features = load_npz(run.require(run.features, "train-classifier"))["features"]
+        features = load_npz(_current_features(cfg, run))["features"]
         cond = features[train]
     else:
         cond = w["y"][train]
@@ -274,8 +293,11 @@ def train_generator(
     if (out / "state.pt").exists() and started != identity:
         raise ValueError(f"{out}: holds a generator trained with another config or input; "
                          "delete that folder to train a new one")
-    # Recorded before training, so that an interrupted run can be resumed with more steps.
-    run.update_info(stages={f"train-generator-{condition}-identity": identity})
+    # The identity is recorded before training, so that an interrupted run can be resumed with
+    # more steps; the stage's mark is cleared until training ends, so that `generate` knows the
+    # checkpoint in the folder is a finished one.
+    run.update_info(stages={f"train-generator-{condition}-identity": identity,
+                            f"train-generator-{condition}": ""})
     with run.timed(f"train-generator-{condition}"):
         torch.manual_seed(cfg.seed)
         cond_dim = cond.shape[1] if cond.ndim == 2 else cfg.classifier.feat_dim
@@ -335,8 +357,8 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
     w = load_windows(run)
     train = w["split"] == "train"
     y_train, n_classes, n_times = w["y"][train], len(w["classes"]), w["x"].shape[2]
+    features = load_npz(_current_features(cfg, run))["features"][train]
     classifier = load_classifier(run, device)
-    features = load_npz(run.require(run.features, "train-classifier"))["features"][train]
     gen_dir = run.generator_dir(condition)
     run.require(gen_dir / "ema.safetensors", f"train-generator --condition {condition}")
     # Sampling takes the schedule and the parameterization from the config: they must be those
@@ -346,6 +368,9 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
         raise ValueError(f"{gen_dir}: trained with another generator config or classifier than "
                          f"this run's; run train-generator --condition {condition} again, or "
                          "generate with the generator settings it was trained with")
+    if not stage_fingerprint(run, f"train-generator-{condition}"):
+        raise ValueError(f"{gen_dir}: its training did not finish (interrupted?); run `sasgda "
+                         f"train-generator --condition {condition}` to finish it")
     generator_model = load_generator(gen_dir, device)
     rng = np.random.default_rng(cfg.seed)
     torch_gen = torch.Generator().manual_seed(cfg.seed)
@@ -430,6 +455,11 @@ def _synthetic_fp(cfg: Config, run: RunDir, strategy: str) -> str:
     return fingerprint(_generator_fp(cfg, run, condition), stage_fingerprint(run, "prepare"),
                        cfg.generate, cfg.sampling if strategy in ("gmss", "sass") else None,
                        strategy, cfg.seed)
+
+
+def _current_synthetic(cfg: Config, run: RunDir, strategy: str) -> Path:
+    return require_current(run, f"generate-{strategy}", _synthetic_fp(cfg, run, strategy),
+                           run.synthetic(strategy), f"generate --strategy {strategy}")
 
 
 def ensure_synthetic(cfg: Config, run: RunDir, device: torch.device, strategy: str,
@@ -567,7 +597,7 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
     results = {}
     with run.timed("evaluate"):
         for strategy in strategies:
-            syn = load_npz(run.require(run.synthetic(strategy), f"generate --strategy {strategy}"))
+            syn = load_npz(_current_synthetic(cfg, run, strategy))
             fake = extract_features(evaluator, syn["x"], device=device)
             metrics = quality_metrics(real, fake, k=cfg.evaluate.k)
             metrics["cas"] = classifier_accuracy_score(cfg, syn["x"], syn["y"], w, device,

@@ -2,6 +2,7 @@
 with every strategy, evaluate, and augmented downstream training."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -113,3 +114,36 @@ def test_evaluate_and_augmented_downstream(run):
     assert "| cnn | gmss |" in report and "| gmss |" in report.split("Generation quality")[1]
     assert (run / "plots" / "embedding.png").stat().st_size > 0
     assert (run / "plots" / "waveforms-sass.png").stat().st_size > 0
+
+
+def test_stages_refuse_what_an_earlier_stage_made_stale(run, tmp_path, capsys, monkeypatch):
+    if not (run / "synthetic" / "gmss.npz").is_file():
+        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
+    stale = tmp_path / "stale"
+    shutil.copytree(run, stale)
+    # Another subject's windows: the classifier, generators and synthetic sets describe the old.
+    assert main(["prepare", "--dataset", "simulated", "--subject", "2", "--run-dir", str(stale),
+                 *TINY]) == 0
+    capsys.readouterr()
+    for command, artifact, remedy in (
+        (["generate", "--strategy", "gmss"], "semantic/features.npz", "train-classifier"),
+        (["train-generator"], "semantic/features.npz", "train-classifier"),
+        (["train-downstream", "--augment", "gmss"], "synthetic/gmss.npz", "generate"),
+        (["evaluate", "--strategies", "gmss"], "synthetic/gmss.npz", "generate"),
+    ):
+        assert main([command[0], "--run-dir", str(stale), *command[1:], *TINY]) == 2
+        err = capsys.readouterr().err
+        assert f"{artifact}: out of date" in err and f"sasgda {remedy}" in err
+
+    # A generator whose training was interrupted is not sampled from.
+    halted = tmp_path / "halted"
+    shutil.copytree(run, halted)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sasgda.diffusion.train_generator", interrupted)
+    assert main(["train-generator", "--run-dir", str(halted), *TINY,
+                 "--set", "generator.steps=8"]) == 130
+    assert main(["generate", "--run-dir", str(halted), "--strategy", "real", *TINY]) == 2
+    assert "training did not finish" in capsys.readouterr().err
