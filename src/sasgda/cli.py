@@ -136,16 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve_config(args: argparse.Namespace, base: dict | None = None):
-    """Defaults < ``base`` < the run's saved config.yaml < --config files < --set < flags."""
+def _resolve_config(args: argparse.Namespace, flags: dict | None = None,
+                    defaults: dict | None = None):
+    """Defaults < ``defaults`` (the demo's) < the run's saved config.yaml < --config files <
+    --set < the command's ``flags`` (``--ratio``, ``--dataset``, ...) < --seed and --device."""
     from sasgda.config import build_config, load_yaml, merge, replace
 
-    values = dict(base or {})
+    saved_values = {}
     run_dir = getattr(args, "run_dir", None)
     saved = Path(run_dir) / "config.yaml" if run_dir is not None else None
     if saved is not None and saved.is_file() and args.command not in ("prepare", "demo"):
-        values = merge(load_yaml(saved), values)
-    cfg = build_config(args.config, args.overrides, values)
+        saved_values = load_yaml(saved)
+    cfg = build_config(args.config, args.overrides, merge(defaults or {}, saved_values),
+                       top=flags)
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
     if args.device is not None:
@@ -153,11 +156,12 @@ def _resolve_config(args: argparse.Namespace, base: dict | None = None):
     return cfg
 
 
-def _setup(args: argparse.Namespace, base: dict | None = None):
+def _setup(args: argparse.Namespace, flags: dict | None = None,
+           defaults: dict | None = None):
     """Resolve the config, seed once, pick the device, record the run."""
     from sasgda.utils import resolve_device, seed_everything
 
-    cfg = _resolve_config(args, base)
+    cfg = _resolve_config(args, flags, defaults)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     return cfg, device
@@ -183,7 +187,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 @contextmanager
-def _existing_run(args: argparse.Namespace, base: dict | None = None):
+def _existing_run(args: argparse.Namespace, flags: dict | None = None):
     """Config, device and run directory of a command that works on an existing run.
 
     The resolved config is saved as the run's ``config.yaml`` only once the command has
@@ -195,7 +199,7 @@ def _existing_run(args: argparse.Namespace, base: dict | None = None):
 
     run = RunDir(args.run_dir)
     run.require(run.config, "prepare")
-    cfg, device = _setup(args, base)
+    cfg, device = _setup(args, flags)
     run.record_environment(cfg.seed, str(device))
     yield cfg, device, run
     run.write_config(dump_yaml(cfg))
@@ -300,7 +304,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from sasgda.utils.rundir import RunDir
 
     demo_defaults = load_yaml(files("sasgda") / "configs" / "demo.yaml")
-    cfg, device = _setup(args, demo_defaults)
+    cfg, device = _setup(args, defaults=demo_defaults)
     run = RunDir(args.run_dir)
     log.info("sasgda demo on SIMULATED data (not real recordings), run directory %s", run.root)
     _run_all(args, cfg, device, run, None, "1")

@@ -196,6 +196,12 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ValueError(f"{where}: expected an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str):
+            # PyYAML follows YAML 1.1, which reads an exponent without a dot (1e-3) as a string.
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"{where}: expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -281,14 +287,16 @@ def build_config(
     files: list[str | Path] = (),
     overrides: list[str] = (),
     base: dict[str, Any] | None = None,
+    top: dict[str, Any] | None = None,
 ) -> Config:
-    """Resolve a :class:`Config` from a base dict, YAML files (in order) and ``--set`` strings."""
+    """Resolve a :class:`Config` from a base dict, YAML files (in order), ``--set`` strings and
+    ``top`` (a command's own flags, which win)."""
     values: dict[str, Any] = dict(base or {})
     for path in files:
         values = merge(values, load_yaml(path))
     for text in overrides:
         values = merge(values, parse_override(text))
-    return from_dict(Config, values)
+    return from_dict(Config, merge(values, top or {}))
 
 
 def dump_yaml(cfg: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,7 @@ def extra_training_windows(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The windows an augmentation adds: ``synthetic_ratio`` per real training window."""
+    _check_ratio("downstream.synthetic_ratio", cfg.downstream.synthetic_ratio)
     n = int(round(cfg.downstream.synthetic_ratio * len(x_train)))
     if augment in SYNTHETIC_STRATEGIES:
         from sasgda.augment.mixing import select_synthetic
@@ -319,8 +321,17 @@ def ensure_generator(cfg: Config, run: RunDir, device: torch.device, condition: 
         train_generator(cfg, run, device, condition, progress=progress)
 
 
+def _check_ratio(name: str, ratio: float) -> None:
+    # Zero would write an empty set (or train on real windows alone under an augmentation's
+    # name) without any error.
+    if not (math.isfinite(ratio) and ratio > 0):
+        raise ValueError(f"{name}={ratio}: expected a positive number of windows per real "
+                         "training window")
+
+
 def _per_class_quota(y_train: np.ndarray, n_classes: int, ratio: float) -> np.ndarray:
     """Windows to generate per class: ``ratio`` x real training windows, split evenly."""
+    _check_ratio("generate.ratio", ratio)
     total = int(round(ratio * len(y_train)))
     quota = np.full(n_classes, total // n_classes)
     quota[: total - quota.sum()] += 1

@@ -86,6 +86,21 @@ def test_generate_refuses_a_generator_trained_with_another_parameterization(run,
     assert (run / "config.yaml").read_text() == config_before
 
 
+def test_a_zero_ratio_is_refused_and_not_remembered(run, capsys):
+    if not (run / "synthetic" / "gmss.npz").is_file():
+        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
+    config_before = (run / "config.yaml").read_text()
+    gmss_before = (run / "synthetic" / "gmss.npz").read_bytes()
+    assert main(["generate", "--run-dir", str(run), "--strategy", "gmss", *TINY,
+                 "--ratio", "0"]) == 2
+    assert "generate.ratio=0.0: expected a positive number" in capsys.readouterr().err
+    assert main(["train-downstream", "--run-dir", str(run), "--augment", "gmss", *TINY,
+                 "--ratio", "0"]) == 2
+    assert "downstream.synthetic_ratio=0.0" in capsys.readouterr().err
+    assert (run / "synthetic" / "gmss.npz").read_bytes() == gmss_before
+    assert (run / "config.yaml").read_text() == config_before
+
+
 def test_same_seed_gives_identical_synthetic_sets(run, tmp_path):
     if not (run / "generator" / "ema.safetensors").is_file():
         pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")

@@ -40,3 +40,15 @@ def test_override_parsing():
 def test_missing_config_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere.yaml"):
         load_yaml(tmp_path / "nothere.yaml")
+
+
+def test_numbers_in_exponent_notation(tmp_path):
+    # YAML 1.1 reads 2e-4 (no dot) as a string; float settings take it as the number it is.
+    path = tmp_path / "c.yaml"
+    path.write_text("generator: {lr: 2e-4}\n")
+    assert build_config([path]).generator.lr == 2e-4
+    assert build_config(overrides=["generator.lr=1e-3"]).generator.lr == 1e-3
+    with pytest.raises(ValueError, match="generator.lr: expected a number, got 'fast'"):
+        build_config(overrides=["generator.lr=fast"])
+    with pytest.raises(ValueError, match="generator.steps"):
+        build_config(overrides=["generator.steps=1e3"])  # integers stay strict
