@@ -75,9 +75,10 @@ def require_current(run: RunDir, stage: str, fp: str, artifact: Path, command: s
 
 
 def start_run(cfg: Config, run: RunDir, device: str) -> None:
-    """Save the resolved config and the environment in the run directory."""
+    """Create the run directory and record the environment. The config is saved by
+    :func:`prepare` and :func:`ensure_prepared` once the data are ready: a command that fails
+    on bad settings must not leave them as the run's ``config.yaml``."""
     run.root.mkdir(parents=True, exist_ok=True)
-    run.write_config(dump_yaml(cfg))
     run.record_environment(cfg.seed, device)
 
 
@@ -113,6 +114,7 @@ def prepare(cfg: Config, run: RunDir, data_path: str | Path | None, subject: str
     with run.timed("prepare"):
         arrays = prepare_windows(cfg.data, data_path, subject)
         save_npz(run.windows, **arrays)
+    run.write_config(dump_yaml(cfg))
     run.update_info(dataset=cfg.data.dataset, data_path=data_path, subject=str(subject),
                     protocol=cfg.data.protocol)
     _mark(run, "prepare", _prepare_fp(cfg, data_path, subject))
@@ -245,6 +247,7 @@ def ensure_prepared(cfg: Config, run: RunDir, data_path: str | Path | None, subj
     data_path = _resolved(data_path)
     if not is_fresh(run, "prepare", _prepare_fp(cfg, data_path, subject), run.windows):
         prepare(cfg, run, data_path, subject)
+    run.write_config(dump_yaml(cfg))
 
 
 def ensure_classifier(cfg: Config, run: RunDir, device: torch.device, progress: bool) -> None:

@@ -11,7 +11,8 @@ from tests.conftest import write_ninapro_file
 
 
 def _digest(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()
+            if p.is_file()}
 
 
 def _prepare(capsys, data, *extra, dataset="db2", subject="1", run=None):
@@ -90,3 +91,17 @@ def test_unknown_dataset_and_bad_override(capsys, folder):
     _assert_one_line(*_prepare(capsys, folder, dataset="db99"), "unknown dataset 'db99'")
     write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
     _assert_one_line(*_prepare(capsys, folder, "--set", "data.nope=1"), "unknown key 'nope'")
+
+
+def test_a_failed_prepare_leaves_the_run_as_it_was(capsys, folder):
+    write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    run = folder.parent / "run"
+    assert _prepare(capsys, folder, run=run)[0] == 0
+    before = _digest(run) | _digest(run / "data")
+    _assert_one_line(*_prepare(capsys, folder, "--set", "data.window_ms=100000", run=run),
+                     "longer than every")
+    _assert_one_line(*_prepare(capsys, folder.parent / "nothere", run=run), "nothere")
+    after = _digest(run) | _digest(run / "data")
+    # The config still describes the windows on disk (run_info.json only gains the attempt).
+    assert {k: v for k, v in after.items() if k != "run_info.json"} == \
+        {k: v for k, v in before.items() if k != "run_info.json"}
