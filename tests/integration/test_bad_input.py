@@ -98,10 +98,12 @@ def test_a_failed_prepare_leaves_the_run_as_it_was(capsys, folder):
     run = folder.parent / "run"
     assert _prepare(capsys, folder, run=run)[0] == 0
     before = _digest(run) | _digest(run / "data")
-    _assert_one_line(*_prepare(capsys, folder, "--set", "data.window_ms=100000", run=run),
-                     "longer than every")
-    _assert_one_line(*_prepare(capsys, folder.parent / "nothere", run=run), "nothere")
-    after = _digest(run) | _digest(run / "data")
-    # The config still describes the windows on disk (run_info.json only gains the attempt).
-    assert {k: v for k, v in after.items() if k != "run_info.json"} == \
-        {k: v for k, v in before.items() if k != "run_info.json"}
+    for data, extra, dataset, needle in (
+        (folder, ["--set", "data.window_ms=100000"], "db2", "longer than every"),
+        (folder.parent / "nothere", [], "myoup", "nothere"),
+    ):
+        _assert_one_line(*_prepare(capsys, data, *extra, dataset=dataset, run=run), needle)
+        after = _digest(run) | _digest(run / "data")
+        # The config still describes the windows on disk (run_info.json records the attempt).
+        assert {k: v for k, v in after.items() if k != "run_info.json"} == \
+            {k: v for k, v in before.items() if k != "run_info.json"}
