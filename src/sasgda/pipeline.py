@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,12 @@ def ensure_generator(cfg: Config, run: RunDir, device: torch.device, condition: 
     out = run.generator_dir(condition)
     if not is_fresh(run, f"train-generator-{condition}", _generator_fp(cfg, run, condition),
                     out / "ema.safetensors"):
+        started = stage_fingerprint(run, f"train-generator-{condition}-identity")
+        if (out / "state.pt").exists() and started != _generator_identity(cfg, run, condition):
+            # Made from other settings or an older classifier: like every stale stage of a
+            # `run`, it is made again (`train-generator` alone refuses instead).
+            log.warning("%s: trained with other settings or inputs; training a new one", out)
+            shutil.rmtree(out)
         train_generator(cfg, run, device, condition, progress=progress)
 
 

@@ -162,3 +162,16 @@ def test_stages_refuse_what_an_earlier_stage_made_stale(run, tmp_path, capsys, m
                  "--set", "generator.steps=8"]) == 130
     assert main(["generate", "--run-dir", str(halted), "--strategy", "real", *TINY]) == 2
     assert "training did not finish" in capsys.readouterr().err
+
+
+def test_run_trains_a_new_generator_when_its_settings_change(tmp_path, capsys):
+    run = tmp_path / "run"
+    command = ["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run), *TINY]
+    assert main(command) == 0
+    ema = (run / "generator" / "ema.safetensors").read_bytes()
+    assert main([*command, "--set", "generator.lr=1e-3"]) == 0
+    assert "trained with other settings or inputs; training a new one" in capsys.readouterr().out
+    assert (run / "generator" / "ema.safetensors").read_bytes() != ema
+    steps = [json.loads(line)["step"] for line in
+             (run / "generator" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 4  # a new log, not the old one resumed
