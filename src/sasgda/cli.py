@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warnings
     try:
         COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            PermissionError) as err:
         message = " ".join(str(err).split())
         print(f"sasgda {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -79,6 +79,8 @@ def start_run(cfg: Config, run: RunDir, device: str) -> None:
     """Create the run directory and record the environment. The config is saved by
     :func:`prepare` and :func:`ensure_prepared` once the data are ready: a command that fails
     on bad settings must not leave them as the run's ``config.yaml``."""
+    if run.root.exists() and not run.root.is_dir():
+        raise NotADirectoryError(f"{run.root}: is a file; --run-dir needs a folder")
     run.root.mkdir(parents=True, exist_ok=True)
     run.record_environment(cfg.seed, device)
 

@@ -107,3 +107,10 @@ def test_a_failed_prepare_leaves_the_run_as_it_was(capsys, folder):
         # The config still describes the windows on disk (run_info.json records the attempt).
         assert {k: v for k, v in after.items() if k != "run_info.json"} == \
             {k: v for k, v in before.items() if k != "run_info.json"}
+
+
+def test_run_dir_that_is_a_file(capsys, folder):
+    write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    run = folder.parent / "run"
+    run.write_text("not a folder")
+    _assert_one_line(*_prepare(capsys, folder, run=run), "is a file; --run-dir needs a folder")

@@ -88,3 +88,8 @@ def test_bad_arguments_raise(tmp_path):
         make_sampler("ddim", CFG, 0)
     with pytest.raises(FileNotFoundError):
         load_scheduler_config(tmp_path / "missing.json")
+
+
+def test_unknown_beta_schedule_is_a_clear_error():
+    with pytest.raises(ValueError, match="generator.beta_schedule='foo'"):
+        make_noise_scheduler(GeneratorConfig(beta_schedule="foo"))

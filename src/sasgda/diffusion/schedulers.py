@@ -37,12 +37,18 @@ def make_noise_scheduler(cfg: GeneratorConfig | Mapping[str, Any]) -> DDPMSchedu
     if isinstance(cfg, GeneratorConfig):
         if cfg.num_train_timesteps < 2:
             raise ValueError(f"num_train_timesteps={cfg.num_train_timesteps}: expected at least 2")
-        return DDPMScheduler(
-            num_train_timesteps=cfg.num_train_timesteps,
-            beta_schedule=cfg.beta_schedule,
-            prediction_type="sample",
-            clip_sample=False,
-        )
+        try:
+            return DDPMScheduler(
+                num_train_timesteps=cfg.num_train_timesteps,
+                beta_schedule=cfg.beta_schedule,
+                prediction_type="sample",
+                clip_sample=False,
+            )
+        except NotImplementedError:  # diffusers' answer to a schedule it does not know
+            raise ValueError(
+                f"generator.beta_schedule={cfg.beta_schedule!r}: expected a diffusers schedule "
+                "such as squaredcos_cap_v2 (cosine), linear or scaled_linear"
+            ) from None
     return DDPMScheduler.from_config(dict(cfg), prediction_type="sample", clip_sample=False)
 
 
