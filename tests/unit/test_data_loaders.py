@@ -48,6 +48,18 @@ def test_overlapping_gesture_ids_are_offset_per_exercise(tmp_path):
     assert [sorted(set(r.labels[r.labels > 0])) for r in recs] == [[1, 2], [3, 4, 5]]
 
 
+def test_exercise_sizes_place_gestures_even_when_a_file_is_missing(tmp_path):
+    db2 = (17, 23, 9)  # gestures of E1, E2, E3
+    write_ninapro_file(tmp_path / "S2_E2_A1.mat", gestures=(1, 2, 3), rep_s=0.3)  # no E1
+    write_ninapro_file(tmp_path / "S2_E3_A1.mat", gestures=(1, 2), rep_s=0.3)
+    recs = load_ninapro(tmp_path, "2", 2000.0, db2)
+    assert [sorted(set(r.labels[r.labels > 0])) for r in recs] == [[18, 19, 20], [41, 42]]
+    # Files that already number gestures across exercises (as MyoUP's do) are left alone.
+    write_ninapro_file(tmp_path / "S3_E2_A1.mat", gestures=(24, 25), rep_s=0.3)
+    recs = load_ninapro(tmp_path, "3", 2000.0, db2)
+    assert sorted(set(recs[0].labels[recs[0].labels > 0])) == [24, 25]
+
+
 def test_falls_back_to_stimulus_and_repetition(tmp_path):
     path = write_ninapro_file(tmp_path / "S1_E1_A1.mat", rep_s=0.3)
     mat = scipy.io.loadmat(path)

@@ -104,8 +104,17 @@ def load_ninapro_file(path: Path, subject: str, exercise: int, fs_hz: float | No
     )
 
 
-def load_ninapro(root: Path, subject: str, fs_hz: float | None = None) -> list[Recording]:
-    """Every exercise of one subject, with gesture ids made distinct across exercises."""
+def load_ninapro(
+    root: Path, subject: str, fs_hz: float | None = None,
+    exercise_gestures: tuple[int, ...] = (),
+) -> list[Recording]:
+    """Every exercise of one subject, with gesture ids made distinct across exercises.
+
+    ``exercise_gestures`` (the gestures of E1, E2, ... in the database) places an exercise
+    numbered from 1 after the gestures of every earlier exercise, whether or not their files are
+    there: a subject missing E1 still gets E2's gestures under the ids of everyone else's E2.
+    Without it, an exercise whose ids overlap the earlier files' is shifted past them.
+    """
     files = find_ninapro_files(root, subject)
     if not files:
         raise FileNotFoundError(f"{root}: no file S{subject}_E<e>_A1.mat for subject {subject}")
@@ -114,11 +123,21 @@ def load_ninapro(root: Path, subject: str, fs_hz: float | None = None) -> list[R
     for exercise, path in files:
         rec = load_ninapro_file(path, subject, exercise, fs_hz)
         ids = set(np.unique(rec.labels[rec.labels > 0]).tolist())
-        if ids & used:
+        offset = 0
+        if 1 <= exercise <= len(exercise_gestures):
+            before, count = sum(exercise_gestures[: exercise - 1]), exercise_gestures[exercise - 1]
+            numbered_alone = ids <= set(range(1, count + 1))
+            if numbered_alone and not ids <= set(range(before + 1, before + count + 1)):
+                offset = before
+        elif ids & used:
             # Raw NinaPro numbering restarts at 1 in every exercise: shift past the ids so far.
             offset = max(used)
+        if offset:
             rec.labels = np.where(rec.labels > 0, rec.labels + offset, 0)
             ids = {i + offset for i in ids}
+        if ids & used:
+            raise ValueError(f"{path}: gesture ids {sorted(ids & used)} also occur in an "
+                             f"earlier exercise file of subject {subject}")
         used |= ids
         recordings.append(rec)
     return recordings

@@ -39,7 +39,7 @@ def load_subject(cfg: DataConfig, data_path: Path | None, subject: str) -> list[
     if not data_path.exists():
         raise FileNotFoundError(f"{data_path}: no such file or directory")
     if info.loader == "ninapro":
-        recordings = load_ninapro(data_path, subject, info.fs_hz)
+        recordings = load_ninapro(data_path, subject, info.fs_hz, info.exercise_gestures)
     elif info.loader == "csv":
         recordings = load_csv(data_path, subject, info.fs_hz)
     elif info.loader == "npz":

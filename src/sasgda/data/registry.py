@@ -27,6 +27,8 @@ class DatasetInfo:
     test_repetitions: tuple[int, ...] = (2, 5)  # intra-subject test repetitions
     train_sessions: tuple[str, ...] = ()  # cross-session split
     test_sessions: tuple[str, ...] = ()
+    # NinaPro: gestures of exercise 1, 2, ... (the raw files number each exercise from 1)
+    exercise_gestures: tuple[int, ...] = ()
     notes: str = field(default="")
 
 
@@ -43,6 +45,7 @@ _NINAPRO_2KHZ = dict(
 DATASETS: dict[str, DatasetInfo] = {
     "db2": DatasetInfo(
         name="db2",
+        exercise_gestures=(17, 23, 9),
         description="NinaPro DB2: Delsys Trigno, 40 intact subjects",
         n_gestures=49,
         subjects="1-40",
@@ -51,6 +54,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "db4": DatasetInfo(
         name="db4",
+        exercise_gestures=(12, 17, 23),
         description="NinaPro DB4: Cometa, 10 intact subjects",
         n_gestures=52,
         subjects="1-10",
@@ -59,6 +63,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "db7": DatasetInfo(
         name="db7",
+        exercise_gestures=(17, 23),
         description="NinaPro DB7: Delsys Trigno, 20 intact + 2 amputee subjects",
         n_gestures=40,
         subjects="1-22",
@@ -67,6 +72,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "db5": DatasetInfo(
         name="db5",
+        exercise_gestures=(12, 17, 23),
         loader="ninapro",
         description="NinaPro DB5: two Myo armbands, 10 intact subjects",
         n_chans=16,
@@ -80,6 +86,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "myoup": DatasetInfo(
         name="myoup",
+        exercise_gestures=(5, 12, 5),
         loader="ninapro",
         description="MyoUP (Tsagkas et al., IISA 2019) in the NinaPro layout, Myo armband",
         n_chans=8,
