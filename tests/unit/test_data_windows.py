@@ -104,10 +104,11 @@ def test_gesture_missing_from_test_is_dropped_with_a_warning(tmp_path):
     from tests.conftest import write_ninapro_file
 
     write_ninapro_file(tmp_path / "S1_E1_A1.mat", n_chans=12, gestures=(1, 2), rep_s=0.5)
-    # Gesture 3 only appears in repetitions 1, 3 (train): it has no test windows.
+    # Gesture 18 (DB2's first of exercise 2) only appears in repetitions 1, 3 (train): it has
+    # no test windows.
     write_ninapro_file(
-        tmp_path / "S1_E2_A1.mat", n_chans=12, gestures=(3,), n_reps=1, rep_s=0.5
+        tmp_path / "S1_E2_A1.mat", n_chans=12, gestures=(18,), n_reps=1, rep_s=0.5
     )
-    with pytest.warns(UserWarning, match="gesture 3 has windows only in the train part"):
+    with pytest.warns(UserWarning, match="gesture 18 has windows only in the train part"):
         arrays = prepare_windows(DataConfig(dataset="db2"), tmp_path, 1)
     assert arrays["classes"].tolist() == [1, 2]
