@@ -114,3 +114,9 @@ def test_run_dir_that_is_a_file(capsys, folder):
     run = folder.parent / "run"
     run.write_text("not a folder")
     _assert_one_line(*_prepare(capsys, folder, run=run), "is a file; --run-dir needs a folder")
+
+
+def test_subject_that_is_not_a_number(capsys, folder):
+    write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    _assert_one_line(*_prepare(capsys, folder, subject="S1"),
+                     "--subject 'S1': db2 numbers its subjects")

@@ -23,6 +23,9 @@ PROTOCOLS = ("intra-subject", "cross-session", "cross-subject")
 def load_subject(cfg: DataConfig, data_path: Path | None, subject: str) -> list[Recording]:
     """Every recording of one subject of ``cfg.dataset``, checked against the registry."""
     info = get_dataset(cfg.dataset)
+    if info.loader in ("simulated", "ninapro") and not str(subject).isdigit():
+        raise ValueError(f"--subject {subject!r}: {info.name} numbers its subjects (1 for "
+                         "S1_E1_A1.mat); expected a positive integer")
     if info.loader == "simulated":
         return [
             simulate_subject(

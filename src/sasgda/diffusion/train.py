@@ -118,13 +118,15 @@ def _ema_update_fn(decay: float, warmup: bool):
 
 def _check_config(cfg: GeneratorConfig) -> None:
     if not 0.0 <= cfg.cond_dropout < 1.0:
-        raise ValueError(f"cond_dropout={cfg.cond_dropout}: expected a probability in [0, 1)")
+        raise ValueError(f"generator.cond_dropout={cfg.cond_dropout}: expected a probability "
+                         "in [0, 1)")
     if not 0.0 <= cfg.ema_decay < 1.0:
-        raise ValueError(f"ema_decay={cfg.ema_decay}: expected a value in [0, 1)")
+        raise ValueError(f"generator.ema_decay={cfg.ema_decay}: expected a value in [0, 1)")
     check_parameterization(cfg.parameterization)
     for name in ("steps", "batch_size", "checkpoint_every"):
         if getattr(cfg, name) < 1:
-            raise ValueError(f"{name}={getattr(cfg, name)}: expected a positive integer")
+            raise ValueError(f"generator.{name}={getattr(cfg, name)}: expected a positive "
+                             "integer")
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
