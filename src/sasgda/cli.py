@@ -194,12 +194,20 @@ def _existing_run(args: argparse.Namespace, flags: dict | None = None):
     succeeded: a command that fails (on a bad ``--set``, say) must not change the settings that
     later commands on the run inherit.
     """
-    from sasgda.config import dump_yaml
+    from sasgda.config import build_config, dump_yaml, to_dict
     from sasgda.utils.rundir import RunDir
 
     run = RunDir(args.run_dir)
     run.require(run.config, "prepare")
     cfg, device = _setup(args, flags)
+    # The windows on disk were made with the saved data settings; a change here would be
+    # ignored by this command yet saved, and the config would no longer describe the data.
+    saved_data = build_config([run.config]).data
+    changed = [k for k, v in to_dict(cfg.data).items() if to_dict(saved_data)[k] != v]
+    if changed:
+        raise ValueError(f"data.{changed[0]}: the run's windows were made with "
+                         f"{to_dict(saved_data)[changed[0]]!r}; data settings change with "
+                         "`sasgda prepare` (or `sasgda run`), not here")
     run.record_environment(cfg.seed, str(device))
     yield cfg, device, run
     run.write_config(dump_yaml(cfg))

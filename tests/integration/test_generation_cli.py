@@ -175,3 +175,11 @@ def test_run_trains_a_new_generator_when_its_settings_change(tmp_path, capsys):
     steps = [json.loads(line)["step"] for line in
              (run / "generator" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 4  # a new log, not the old one resumed
+
+
+def test_data_settings_change_only_with_prepare(run, capsys):
+    config_before = (run / "config.yaml").read_text()
+    assert main(["train-downstream", "--run-dir", str(run), *TINY,
+                 "--set", "data.window_ms=100"]) == 2
+    assert "data.window_ms: the run's windows were made with 200.0" in capsys.readouterr().err
+    assert (run / "config.yaml").read_text() == config_before
