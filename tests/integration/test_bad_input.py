@@ -120,3 +120,14 @@ def test_subject_that_is_not_a_number(capsys, folder):
     write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
     _assert_one_line(*_prepare(capsys, folder, subject="S1"),
                      "--subject 'S1': db2 numbers its subjects")
+
+
+def test_nan_in_labels(capsys, folder):
+    path = write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    mat = scipy.io.loadmat(path)
+    labels = mat["restimulus"].astype(np.float64)
+    labels[10] = np.nan
+    mat["restimulus"] = labels
+    scipy.io.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
+    _assert_one_line(*_prepare(capsys, folder), "S1_E1_A1.mat", "'restimulus' holds values "
+                     "that are not whole numbers")

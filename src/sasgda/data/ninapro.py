@@ -76,7 +76,16 @@ def _read_mat73(path: Path) -> dict[str, np.ndarray]:
 def _vector(mat: dict[str, np.ndarray], keys: tuple[str, ...], path: Path) -> np.ndarray:
     for key in keys:
         if key in mat:
-            return np.asarray(mat[key]).reshape(-1)
+            values = np.asarray(mat[key]).reshape(-1)
+            # Labels and repetitions are counts: NaN would become a huge negative gesture id.
+            if values.dtype.kind not in "iub" and not (
+                np.isfinite(values).all() and (values == np.round(values)).all()
+            ):
+                raise ValueError(f"{path}: {key!r} holds values that are not whole numbers "
+                                 "(NaN or fractions)")
+            if (values < 0).any():
+                raise ValueError(f"{path}: {key!r} holds negative values")
+            return values
     raise ValueError(f"{path}: has no {' or '.join(repr(k) for k in keys)} variable")
 
 
