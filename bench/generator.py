@@ -54,9 +54,9 @@ SAMPLERS = [("ddim", 10), ("ddim", 25), ("ddim", 50), ("dpm", 10), ("dpm", 25)]
 PER_CLASS = 20  # real-conditioned windows per class for the sampler comparison
 
 
-def _spread(values: list[float]) -> str:
-    """Slowest-fastest of sorted rates, as "610-1,120"."""
-    return f"{values[0]:,.0f}-{values[-1]:,.0f}"
+def _spread(values: list[float], fmt: str = ",.0f") -> str:
+    """Smallest-largest of sorted values, as "610-1,120"."""
+    return f"{values[0]:{fmt}}-{values[-1]:{fmt}}"
 
 
 def classifier_accuracy(classifier, x: np.ndarray, y: np.ndarray) -> float:
@@ -299,8 +299,8 @@ def main() -> int:
     for i, layout in enumerate(PROTOTYPE_SIZE):
         ratios = [sorted(r[first_pair + 2 * i][key] / r[first_pair + 2 * i + 1][key]
                          for r in rounds) for key in RATES[:2]]
-        lines.append(f"- {layout}: training {ratios[0][0]:.2f}-{ratios[0][-1]:.2f}, "
-                     f"generation {ratios[1][0]:.2f}-{ratios[1][-1]:.2f}")
+        lines.append(f"- {layout}: training {_spread(ratios[0], '.2f')}, "
+                     f"generation {_spread(ratios[1], '.2f')}")
     text = "\n".join(lines) + "\n"
     atomic_write_text(ROOT / "bench" / "results" / "generator.md", text)
     print(text)

@@ -202,11 +202,11 @@ def _existing_run(args: argparse.Namespace, flags: dict | None = None):
     cfg, device = _setup(args, flags)
     # The windows on disk were made with the saved data settings; a change here would be
     # ignored by this command yet saved, and the config would no longer describe the data.
-    saved_data = build_config([run.config]).data
-    changed = [k for k, v in to_dict(cfg.data).items() if to_dict(saved_data)[k] != v]
+    saved_data = to_dict(build_config([run.config]).data)
+    changed = [k for k, v in to_dict(cfg.data).items() if saved_data[k] != v]
     if changed:
         raise ValueError(f"data.{changed[0]}: the run's windows were made with "
-                         f"{to_dict(saved_data)[changed[0]]!r}; data settings change with "
+                         f"{saved_data[changed[0]]!r}; data settings change with "
                          "`sasgda prepare` (or `sasgda run`), not here")
     run.record_environment(cfg.seed, str(device))
     yield cfg, device, run

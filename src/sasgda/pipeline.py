@@ -249,8 +249,9 @@ def _current_features(cfg: Config, run: RunDir) -> Path:
 def ensure_prepared(cfg: Config, run: RunDir, data_path: str | Path | None, subject: str) -> None:
     data_path = _resolved(data_path)
     if not is_fresh(run, "prepare", _prepare_fp(cfg, data_path, subject), run.windows):
-        prepare(cfg, run, data_path, subject)
-    run.write_config(dump_yaml(cfg))
+        prepare(cfg, run, data_path, subject)  # saves the config itself
+    else:
+        run.write_config(dump_yaml(cfg))
 
 
 def ensure_classifier(cfg: Config, run: RunDir, device: torch.device, progress: bool) -> None:
@@ -274,12 +275,14 @@ def _generator_fp(cfg: Config, run: RunDir, condition: str) -> str:
 
 def train_generator(
     cfg: Config, run: RunDir, device: torch.device, condition: str | None = None,
-    progress: bool = True,
+    progress: bool = True, replace_stale: bool = False,
 ) -> None:
     """`sasgda train-generator`: the semantic (SRG) or label-conditioned diffusion model.
 
     Trains on the training windows only; resumes from ``state.pt`` when a run was interrupted.
-    Writes ``generator/`` (``generator-label/`` for the label baseline).
+    Writes ``generator/`` (``generator-label/`` for the label baseline). A folder that holds a
+    generator trained with other settings or inputs is an error, or, with ``replace_stale``
+    (what `sasgda run` does with every stale stage), replaced by a new generator.
     """
     from sasgda.diffusion import build_generator
     from sasgda.diffusion import train_generator as fit_generator
@@ -299,8 +302,11 @@ def train_generator(
     identity = _generator_identity(cfg, run, condition)
     started = run.info().get("stages", {}).get(f"train-generator-{condition}-identity")
     if (out / "state.pt").exists() and started != identity:
-        raise ValueError(f"{out}: holds a generator trained with another config or input; "
-                         "delete that folder to train a new one")
+        if not replace_stale:
+            raise ValueError(f"{out}: holds a generator trained with another config or input; "
+                             "delete that folder to train a new one")
+        log.warning("%s: trained with other settings or inputs; training a new one", out)
+        shutil.rmtree(out)
     # The identity is recorded before training, so that an interrupted run can be resumed with
     # more steps; the stage's mark is cleared until training ends, so that `generate` knows the
     # checkpoint in the folder is a finished one.
@@ -324,13 +330,7 @@ def ensure_generator(cfg: Config, run: RunDir, device: torch.device, condition: 
     out = run.generator_dir(condition)
     if not is_fresh(run, f"train-generator-{condition}", _generator_fp(cfg, run, condition),
                     out / "ema.safetensors"):
-        started = stage_fingerprint(run, f"train-generator-{condition}-identity")
-        if (out / "state.pt").exists() and started != _generator_identity(cfg, run, condition):
-            # Made from other settings or an older classifier: like every stale stage of a
-            # `run`, it is made again (`train-generator` alone refuses instead).
-            log.warning("%s: trained with other settings or inputs; training a new one", out)
-            shutil.rmtree(out)
-        train_generator(cfg, run, device, condition, progress=progress)
+        train_generator(cfg, run, device, condition, progress=progress, replace_stale=True)
 
 
 def _check_ratio(name: str, ratio: float) -> None:
