@@ -185,6 +185,10 @@ def run_benchmark(
                 "methods": list(methods), "backbones": list(backbones), "seeds": list(seeds),
                 "config": to_dict(cfg)}
     previous = load_json(out / "benchmark.json") if (out / "benchmark.json").is_file() else None
+    # Finished cells are reused, so they must come from the same data and settings.
+    if previous and previous["data_path"] != data_path:
+        raise ValueError(f"{out}: holds a benchmark of other data "
+                         f"({previous['data_path'] or 'built-in'}); use a new --out")
     if previous and previous["config"] != settings["config"]:
         raise ValueError(f"{out}: holds a benchmark with another config; use a new --out")
     save_json(out / "benchmark.json", settings)

@@ -158,10 +158,12 @@ def _resolve_config(args: argparse.Namespace, flags: dict | None = None,
 
 def _setup(args: argparse.Namespace, flags: dict | None = None,
            defaults: dict | None = None):
-    """Resolve the config, seed once, pick the device, record the run."""
+    """Resolve and check the config, seed once, pick the device."""
+    from sasgda.pipeline import check_names
     from sasgda.utils import resolve_device, seed_everything
 
     cfg = _resolve_config(args, flags, defaults)
+    check_names(cfg)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     return cfg, device

@@ -2,14 +2,18 @@
 
 Every constant of the method lives here with its default and a comment saying what it does;
 the resolved config is saved as ``config.yaml`` in the run directory. Unknown keys are errors,
-so a typo in a YAML file or a ``--set`` never silently does nothing.
+so a typo in a YAML file or a ``--set`` never silently does nothing, and every number is checked
+against its valid range (:data:`VALID`) when the config is built, so that a bad setting of a
+late stage fails at once instead of after the stages before it have run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +163,113 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
 
+# --- valid ranges --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """The finite numbers from ``low`` to ``high``; an open end leaves its bound out."""
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def __call__(self, value: float) -> bool:
+        return (
+            math.isfinite(value)
+            and (value > self.low if self.low_open else value >= self.low)
+            and (value < self.high if self.high_open else value <= self.high)
+        )
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return (f"a value in {'(' if self.low_open else '['}{self.low:g}, "
+                f"{self.high:g}{')' if self.high_open else ']'}")
+
+
+@dataclass(frozen=True)
+class Each:
+    """A non-empty list whose every item is in ``item``."""
+
+    item: Range
+
+    def __call__(self, values: tuple) -> bool:
+        return len(values) > 0 and all(self.item(v) for v in values)
+
+    def __str__(self) -> str:
+        return f"a non-empty list of values {self.item}"
+
+
+POSITIVE = Range(0, low_open=True)
+AT_LEAST_0 = Range(0)
+AT_LEAST_1 = Range(1)
+PROBABILITY = Range(0, 1, high_open=True)  # a rate that must leave something: [0, 1)
+
+# Valid values of every numeric setting, by config class. Names (datasets, backbones, solvers)
+# are checked by :func:`sasgda.pipeline.check_names`, next to the registries that know them.
+VALID: dict[type, dict[str, Callable[[Any], bool]]] = {
+    Config: {"seed": AT_LEAST_0},
+    DataConfig: {
+        "window_ms": POSITIVE, "step_ms": POSITIVE, "notch_hz": AT_LEAST_0,
+        "val_fraction": PROBABILITY, "test_repetitions": Each(AT_LEAST_1),
+        "sim_subjects": AT_LEAST_1, "sim_chans": Range(2), "sim_fs_hz": POSITIVE,
+        "sim_gestures": AT_LEAST_1, "sim_repetitions": Range(2), "sim_rep_seconds": POSITIVE,
+    },
+    TrainerConfig: {
+        "epochs": AT_LEAST_1, "batch_size": AT_LEAST_1, "lr": POSITIVE,
+        "weight_decay": AT_LEAST_0, "label_smoothing": PROBABILITY, "patience": AT_LEAST_0,
+        "warmup_epochs": AT_LEAST_0, "grad_clip": AT_LEAST_0,
+    },
+    ClassifierConfig: {"feat_dim": AT_LEAST_1, "dropout": PROBABILITY},
+    GeneratorConfig: {
+        "base_channels": Range(2), "channel_mults": Each(AT_LEAST_1),
+        "n_cond_tokens": AT_LEAST_1, "n_heads": AT_LEAST_1, "cond_dropout": PROBABILITY,
+        "num_train_timesteps": Range(2), "lambda_fourier": AT_LEAST_0, "steps": AT_LEAST_1,
+        "batch_size": AT_LEAST_1, "lr": POSITIVE, "weight_decay": AT_LEAST_0,
+        "ema_decay": PROBABILITY, "checkpoint_every": AT_LEAST_1,
+    },
+    # A ratio of 0 would write an empty synthetic set, or train on real windows alone under an
+    # augmentation's name, without any error.
+    GenerateConfig: {
+        "ratio": POSITIVE, "steps": AT_LEAST_1, "eta": Range(0, 1), "guidance_scale": AT_LEAST_0,
+        "batch_size": AT_LEAST_1,
+    },
+    SamplingConfig: {
+        "gmss_scale": AT_LEAST_0, "oversample": AT_LEAST_1, "k": AT_LEAST_1, "iters": AT_LEAST_0,
+        "epsilon": AT_LEAST_0, "lambda_s": AT_LEAST_0, "lambda_d": AT_LEAST_0,
+        "lambda_f": AT_LEAST_0, "bandwidth": POSITIVE, "chi2_quantile": Range(0, 1, True, True),
+        "confidence": Range(0, 1), "max_rounds": AT_LEAST_1,
+    },
+    DownstreamConfig: {"synthetic_ratio": POSITIVE},
+    EvaluateConfig: {"k": AT_LEAST_1},
+}
+
+
+def check_config(cfg: Any, where: str = "") -> None:
+    """Raise a ValueError naming the first setting of ``cfg`` (and of its sections) outside its
+    valid range, as ``where.key=value: expected ...``.
+
+    Parameters
+    ----------
+    cfg : a config dataclass
+        A whole :class:`Config` or one section of it.
+    where : str
+        The section's path in the config (``"generator"``, ``"downstream.train"``); "" for the
+        whole config.
+    """
+    valid = VALID.get(type(cfg), {})
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        name = f"{where}.{f.name}" if where else f.name
+        if dataclasses.is_dataclass(value):
+            check_config(value, name)
+        elif f.name in valid and value is not None and not valid[f.name](value):
+            shown = list(value) if isinstance(value, tuple) else value
+            raise ValueError(f"{name}={shown!r}: expected {valid[f.name]}")
+
+
 # --- building dataclasses from plain dicts -------------------------------------------------------
 
 
@@ -296,7 +407,9 @@ def build_config(
         values = merge(values, load_yaml(path))
     for text in overrides:
         values = merge(values, parse_override(text))
-    return from_dict(Config, merge(values, top or {}))
+    cfg = from_dict(Config, merge(values, top or {}))
+    check_config(cfg)
+    return cfg
 
 
 def dump_yaml(cfg: Any) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sasgda.config import Config, dump_yaml, replace, to_dict
+from sasgda.config import Config, check_config, dump_yaml, replace, to_dict
 from sasgda.data import prepare_windows, summarize_windows
 from sasgda.utils.io import (
     atomic_write_text,
@@ -36,6 +35,49 @@ from sasgda.utils.rundir import RunDir
 log = logging.getLogger("sasgda")
 
 SYNTHETIC_STRATEGIES = ("real", "label", "gmss", "sass")
+
+
+def check_names(cfg: Config) -> None:
+    """Raise a one-line ValueError for a name in ``cfg`` that no registry knows (dataset,
+    protocol, backbones, augmentation, solver, ...) or a generator the settings cannot build.
+
+    The config's numbers are checked when it is built (:func:`sasgda.config.check_config`);
+    this checks the rest up front, so that ``sasgda run`` with a misspelt downstream backbone
+    fails at once, not after the classifier and the generator have trained.
+    """
+    from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
+    from sasgda.data import get_dataset
+    from sasgda.data.prepare import PROTOCOLS
+    from sasgda.diffusion import CONDITIONS, PARAMETERIZATIONS, SOLVERS, build_generator
+    from sasgda.diffusion.schedulers import make_noise_scheduler
+    from sasgda.models import BACKBONES
+
+    info = get_dataset(cfg.data.dataset)
+    names = [
+        ("data.protocol", cfg.data.protocol, PROTOCOLS),
+        ("classifier.backbone", cfg.classifier.backbone, BACKBONES),
+        ("generator.condition", cfg.generator.condition, CONDITIONS),
+        ("generator.parameterization", cfg.generator.parameterization, PARAMETERIZATIONS),
+        ("generate.solver", cfg.generate.solver, SOLVERS),
+        ("downstream.backbone", cfg.downstream.backbone, BACKBONES),
+        ("downstream.augment", cfg.downstream.augment,
+         ("none", *CLASSIC_AUGMENTATIONS, *SYNTHETIC_STRATEGIES)),
+        ("evaluate.evaluator_backbone", cfg.evaluate.evaluator_backbone, BACKBONES),
+    ]
+    for key, value, valid in names:
+        if value not in valid:
+            raise ValueError(f"{key}={value!r}: expected one of {', '.join(valid)}")
+    if cfg.data.protocol not in info.protocols:
+        raise ValueError(f"data.protocol={cfg.data.protocol!r}: dataset {info.name} has "
+                         f"{', '.join(info.protocols)}")
+    if cfg.generate.eta != 0 and cfg.generate.solver != "ddim":
+        raise ValueError(f"generate.eta={cfg.generate.eta:g}: only the ddim solver has eta; use "
+                         f"eta=0 with {cfg.generate.solver!r}")
+    make_noise_scheduler(cfg.generator)  # an unknown beta_schedule
+    try:  # widths that the attention heads do not divide, say
+        build_generator(cfg.generator, n_chans=1, cond_dim=cfg.classifier.feat_dim, n_classes=2)
+    except ValueError as err:
+        raise ValueError(f"generator.{err}") from None
 
 
 # --- bookkeeping ---------------------------------------------------------------------------------
@@ -171,7 +213,7 @@ def extra_training_windows(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The windows an augmentation adds: ``synthetic_ratio`` per real training window."""
-    _check_ratio("downstream.synthetic_ratio", cfg.downstream.synthetic_ratio)
+    check_config(cfg.downstream, "downstream")
     n = int(round(cfg.downstream.synthetic_ratio * len(x_train)))
     if augment in SYNTHETIC_STRATEGIES:
         from sasgda.augment.mixing import select_synthetic
@@ -333,17 +375,8 @@ def ensure_generator(cfg: Config, run: RunDir, device: torch.device, condition: 
         train_generator(cfg, run, device, condition, progress=progress, replace_stale=True)
 
 
-def _check_ratio(name: str, ratio: float) -> None:
-    # Zero would write an empty set (or train on real windows alone under an augmentation's
-    # name) without any error.
-    if not (math.isfinite(ratio) and ratio > 0):
-        raise ValueError(f"{name}={ratio}: expected a positive number of windows per real "
-                         "training window")
-
-
 def _per_class_quota(y_train: np.ndarray, n_classes: int, ratio: float) -> np.ndarray:
     """Windows to generate per class: ``ratio`` x real training windows, split evenly."""
-    _check_ratio("generate.ratio", ratio)
     total = int(round(ratio * len(y_train)))
     quota = np.full(n_classes, total // n_classes)
     quota[: total - quota.sum()] += 1
@@ -364,6 +397,7 @@ def generate(
     if strategy not in SYNTHETIC_STRATEGIES:
         raise ValueError(f"--strategy {strategy!r}: expected one of "
                          f"{', '.join(SYNTHETIC_STRATEGIES)}")
+    check_config(cfg.generate, "generate")
     with run.timed(f"generate-{strategy}"):
         arrays = _generate(cfg, run, device, strategy, progress)
     _mark(run, f"generate-{strategy}", _synthetic_fp(cfg, run, strategy))

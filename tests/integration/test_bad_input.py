@@ -131,3 +131,28 @@ def test_nan_in_labels(capsys, folder):
     scipy.io.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
     _assert_one_line(*_prepare(capsys, folder), "S1_E1_A1.mat", "'restimulus' holds values "
                      "that are not whole numbers")
+
+
+@pytest.mark.parametrize("settings, needle", [
+    (["downstream.backbone=resnet"], "downstream.backbone='resnet': expected one of cnn,"),
+    (["downstream.augment=jiter"], "downstream.augment='jiter': expected one of none, jitter"),
+    (["generate.solver=dpm", "generate.eta=0.5"], "generate.eta=0.5: only the ddim solver"),
+    (["generator.n_heads=3"], "generator.n_heads=3: must divide every level's width"),
+    (["sampling.k=0"], "sampling.k=0: expected >= 1"),
+    (["data.protocol=cross-session"], "data.protocol='cross-session': dataset simulated has"),
+])
+def test_a_bad_setting_of_a_late_stage_fails_before_anything_runs(capsys, tmp_path, settings,
+                                                                  needle):
+    # `sasgda run` would otherwise train the classifier and the generator first.
+    run = tmp_path / "run"
+    code = main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
+                 "--quiet", *[arg for s in settings for arg in ("--set", s)]])
+    _assert_one_line(code, capsys.readouterr().err.strip(), needle)
+    assert not run.exists()
+
+
+def test_test_repetitions_that_leave_nothing_to_train_on(capsys, folder):
+    write_ninapro_file(folder / "S1_E1_A1.mat", rep_s=0.3)
+    _assert_one_line(*_prepare(capsys, folder, "--set", "data.test_repetitions=[1,2,3,4,5,6]"),
+                     "data.test_repetitions=[1, 2, 3, 4, 5, 6]: subject 1 has repetitions "
+                     "[1, 2, 3, 4, 5, 6]; the test repetitions must be some of them")

@@ -80,3 +80,14 @@ def test_report_shows_plots_of_a_run_with_synthetic_sets(tmp_path):
     for name in ("waveforms-gmss.png", "embedding.png"):
         assert f"(plots/{name})" in report
         assert (out / "plots" / name).stat().st_size > 1000
+
+
+def test_other_data_needs_a_new_out(tmp_path, capsys):
+    # The simulated dataset ignores --data, but the finished cells must not be reused for a
+    # benchmark that names other files.
+    out = tmp_path / "bench"
+    args = ["benchmark", "--dataset", "simulated", "--subjects", "1", "--out", str(out),
+            "--methods", "none", "--backbones", "cnn", *TINY]
+    assert main(args) == 0
+    assert main([*args, "--data", str(tmp_path)]) == 2
+    assert "holds a benchmark of other data (built-in)" in capsys.readouterr().err

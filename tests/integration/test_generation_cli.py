@@ -93,7 +93,7 @@ def test_a_zero_ratio_is_refused_and_not_remembered(run, capsys):
     gmss_before = (run / "synthetic" / "gmss.npz").read_bytes()
     assert main(["generate", "--run-dir", str(run), "--strategy", "gmss", *TINY,
                  "--ratio", "0"]) == 2
-    assert "generate.ratio=0.0: expected a positive number" in capsys.readouterr().err
+    assert "generate.ratio=0.0: expected > 0" in capsys.readouterr().err
     assert main(["train-downstream", "--run-dir", str(run), "--augment", "gmss", *TINY,
                  "--ratio", "0"]) == 2
     assert "downstream.synthetic_ratio=0.0" in capsys.readouterr().err

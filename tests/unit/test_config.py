@@ -52,3 +52,28 @@ def test_numbers_in_exponent_notation(tmp_path):
         build_config(overrides=["generator.lr=fast"])
     with pytest.raises(ValueError, match="generator.steps"):
         build_config(overrides=["generator.steps=1e3"])  # integers stay strict
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("generate.eta=3", "generate.eta=3.0: expected a value in [0, 1]"),
+    ("sampling.k=0", "sampling.k=0: expected >= 1"),
+    ("sampling.chi2_quantile=1", "sampling.chi2_quantile=1.0: expected a value in (0, 1)"),
+    ("downstream.train.lr=0", "downstream.train.lr=0.0: expected > 0"),
+    ("classifier.train.epochs=0", "classifier.train.epochs=0: expected >= 1"),
+    ("generate.ratio=.nan", "generate.ratio=nan: expected > 0"),
+    ("downstream.synthetic_ratio=.inf", "downstream.synthetic_ratio=inf: expected > 0"),
+    ("generator.channel_mults=[1,0]", "generator.channel_mults=[1, 0]: expected a non-empty list"),
+    ("data.test_repetitions=[]", "data.test_repetitions=[]: expected a non-empty list"),
+    ("seed=-1", "seed=-1: expected >= 0"),
+])
+def test_a_setting_outside_its_range_fails_when_the_config_is_built(setting, message):
+    # Checked up front, so that a bad setting of a late stage does not wait for the stages
+    # before it to run.
+    with pytest.raises(ValueError) as err:
+        build_config(overrides=[setting])
+    assert str(err.value).startswith(message)
+
+
+def test_every_default_and_the_open_ends_are_valid():
+    build_config(overrides=["generate.eta=1", "sampling.confidence=0", "sampling.iters=0",
+                            "data.notch_hz=0", "generator.lambda_fourier=0", "seed=0"])

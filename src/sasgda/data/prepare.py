@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sasgda.config import DataConfig
+from sasgda.config import DataConfig, check_config
 from sasgda.data.csvfiles import find_csv_sessions, load_csv
 from sasgda.data.ninapro import _FILE_RE, load_ninapro
 from sasgda.data.npzfiles import find_npz_files, load_npz
@@ -82,6 +82,12 @@ def _protocol_roles(cfg: DataConfig, info: DatasetInfo, subject: str, recordings
         )
     if cfg.protocol == "intra-subject":
         test_reps = set(cfg.test_repetitions or info.test_repetitions)
+        reps = sorted({int(r) for rec in recordings for r in np.unique(rec.repetitions) if r > 0})
+        if not set(reps) - test_reps or not set(reps) & test_reps:
+            raise ValueError(
+                f"data.test_repetitions={sorted(test_reps)}: subject {subject} has repetitions "
+                f"{reps}; the test repetitions must be some of them, not all"
+            )
         return lambda rec, rep: "test" if rep in test_reps else "train"
     if cfg.protocol == "cross-session":
         sessions = sorted({r.session for r in recordings}, key=lambda s: (len(s), s))
@@ -115,8 +121,7 @@ def prepare_windows(
     data_path = Path(data_path) if data_path not in (None, "") else None
     if cfg.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {cfg.protocol!r} (valid: {', '.join(PROTOCOLS)})")
-    if not 0 <= cfg.val_fraction < 1:
-        raise ValueError(f"data.val_fraction must be in [0, 1), got {cfg.val_fraction}")
+    check_config(cfg, "data")
 
     recordings = load_subject(cfg, data_path, subject)
     if cfg.protocol == "cross-subject":

@@ -23,7 +23,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from sasgda.config import GeneratorConfig
+from sasgda.config import GeneratorConfig, check_config
 from sasgda.diffusion.loss import diffusion_loss
 from sasgda.diffusion.parameterization import check_parameterization, predict_x0
 from sasgda.diffusion.schedulers import make_noise_scheduler, save_scheduler_config
@@ -114,19 +114,6 @@ def _ema_update_fn(decay: float, warmup: bool):
         torch._foreach_add_(ema_params, torch._foreach_mul(params, 1 - d))
 
     return update
-
-
-def _check_config(cfg: GeneratorConfig) -> None:
-    if not 0.0 <= cfg.cond_dropout < 1.0:
-        raise ValueError(f"generator.cond_dropout={cfg.cond_dropout}: expected a probability "
-                         "in [0, 1)")
-    if not 0.0 <= cfg.ema_decay < 1.0:
-        raise ValueError(f"generator.ema_decay={cfg.ema_decay}: expected a value in [0, 1)")
-    check_parameterization(cfg.parameterization)
-    for name in ("steps", "batch_size", "checkpoint_every"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"generator.{name}={getattr(cfg, name)}: expected a positive "
-                             "integer")
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
@@ -252,7 +239,8 @@ def train_generator(
     ema_model : ConditionalUNet1D
         The exponential moving average of its weights, in eval mode: the model to sample with.
     """
-    _check_config(cfg)
+    check_config(cfg, "generator")
+    check_parameterization(cfg.parameterization)
     x = np.asarray(x)
     cond = np.asarray(cond)
     _check_inputs(model, x, cond)

@@ -47,7 +47,7 @@ from scipy.stats import chi2
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.neighbors import NearestNeighbors
 
-from sasgda.config import SamplingConfig
+from sasgda.config import SamplingConfig, check_config
 from sasgda.semantic.gaussians import ClassGaussians
 
 Head = Callable[[torch.Tensor], torch.Tensor]
@@ -269,25 +269,6 @@ def sass_potential(
     return energy, terms
 
 
-def _check_config(cfg: SamplingConfig) -> None:
-    checks = [
-        ("gmss_scale", cfg.gmss_scale >= 0, ">= 0"),
-        ("oversample", cfg.oversample >= 1, ">= 1"),
-        ("k", cfg.k >= 1, ">= 1"),
-        ("iters", cfg.iters >= 0, ">= 0"),
-        ("epsilon", cfg.epsilon >= 0, ">= 0"),
-        ("lambda_s", cfg.lambda_s >= 0, ">= 0"),
-        ("lambda_d", cfg.lambda_d >= 0, ">= 0"),
-        ("lambda_f", cfg.lambda_f >= 0, ">= 0"),
-        ("bandwidth", cfg.bandwidth > 0, "> 0"),
-        ("chi2_quantile", 0 < cfg.chi2_quantile < 1, "in (0, 1)"),
-        ("confidence", 0 <= cfg.confidence <= 1, "in [0, 1]"),
-    ]
-    for name, ok, valid in checks:
-        if not ok:
-            raise ValueError(f"sampling.{name} must be {valid}, got {getattr(cfg, name)}")
-
-
 class SparseAwareSampler:
     """SASS conditions for one class at a time (design.md section 5).
 
@@ -323,7 +304,7 @@ class SparseAwareSampler:
         device: str | torch.device = "cpu",
     ):
         cfg = SamplingConfig() if cfg is None else cfg
-        _check_config(cfg)
+        check_config(cfg, "sampling")
         features = np.asarray(features, dtype=np.float64)
         labels = np.asarray(labels)
         if features.ndim != 2 or features.shape[1] != gaussians.means_.shape[1]:

@@ -26,24 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from sasgda.config import TrainerConfig
-
-
-def _check_config(cfg: TrainerConfig) -> None:
-    for name in ("epochs", "batch_size"):
-        value = getattr(cfg, name)
-        if value < 1:
-            raise ValueError(f"train.{name}={value!r}: expected a positive integer")
-    for name in ("patience", "warmup_epochs"):
-        value = getattr(cfg, name)
-        if value < 0:
-            raise ValueError(f"train.{name}={value!r}: expected an integer >= 0")
-    if cfg.lr <= 0:
-        raise ValueError(f"train.lr={cfg.lr!r}: expected a positive number")
-    if cfg.weight_decay < 0 or cfg.grad_clip < 0:
-        raise ValueError("train.weight_decay and train.grad_clip must be >= 0 (0 = off)")
-    if not 0.0 <= cfg.label_smoothing < 1.0:
-        raise ValueError(f"train.label_smoothing={cfg.label_smoothing!r}: expected [0, 1)")
+from sasgda.config import TrainerConfig, check_config
 
 
 def _check_arrays(x: np.ndarray, y: np.ndarray, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +132,7 @@ def fit(
         ``best_epoch`` (1-based), ``best_val_acc`` and ``best_val_loss`` (None without
         validation data), ``epochs_run``, ``stopped_early`` and ``train_seconds``.
     """
-    _check_config(cfg)
+    check_config(cfg, "train")
     x_tr, y_tr = _check_arrays(x_train, y_train, "x_train/y_train")
     if len(x_tr) < 2:
         raise ValueError(f"x_train: {len(x_tr)} training windows, expected at least 2")
