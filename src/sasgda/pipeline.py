@@ -474,11 +474,9 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
                     (0, w["x"].shape[1], n_times), np.float32)
                 return {"x": x, "cond": found["cond"], "confidence": window_confidence(x, k)}
 
-            batch, missing = fill_quota(draw, lambda b: b["confidence"] >= s.confidence, m,
-                                        max_rounds=s.max_rounds, desc=f"class {k}")
-            if missing:
-                log.warning("sass: class %d is %d windows short of its quota %d after %d rounds",
-                            k, missing, m, s.max_rounds)
+            # A class that falls short is reported once, by fill_quota's warning.
+            batch, _ = fill_quota(draw, lambda b: b["confidence"] >= s.confidence, m,
+                                  max_rounds=s.max_rounds, desc=f"class {k}")
             if not batch or len(batch["x"]) == 0:
                 bar.update()
                 continue

@@ -156,3 +156,9 @@ def test_test_repetitions_that_leave_nothing_to_train_on(capsys, folder):
     _assert_one_line(*_prepare(capsys, folder, "--set", "data.test_repetitions=[1,2,3,4,5,6]"),
                      "data.test_repetitions=[1, 2, 3, 4, 5, 6]: subject 1 has repetitions "
                      "[1, 2, 3, 4, 5, 6]; the test repetitions must be some of them")
+
+
+def test_a_simulated_subject_that_does_not_exist(capsys, folder):
+    for subject in ("0", "99"):
+        _assert_one_line(*_prepare(capsys, folder, dataset="simulated", subject=subject),
+                         f"--subject {subject}: the simulated dataset has subjects 1-4")

@@ -27,6 +27,9 @@ def load_subject(cfg: DataConfig, data_path: Path | None, subject: str) -> list[
         raise ValueError(f"--subject {subject!r}: {info.name} numbers its subjects (1 for "
                          "S1_E1_A1.mat); expected a positive integer")
     if info.loader == "simulated":
+        if not 1 <= int(subject) <= cfg.sim_subjects:
+            raise ValueError(f"--subject {subject}: the simulated dataset has subjects 1-"
+                             f"{cfg.sim_subjects} (data.sim_subjects)")
         return [
             simulate_subject(
                 int(subject),
