@@ -225,6 +225,35 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert steps == [20, 40]
 
 
+def test_a_run_killed_between_metrics_lines_logs_what_an_uninterrupted_one_does(
+    tmp_path, monkeypatch
+):
+    # A checkpoint at step 30 falls between the lines at steps 50 and 60 (LOG_EVERY = 50): the
+    # resumed run's line at 50 must still average steps 1-50, not 31-50.
+    run(tmp_path / "straight", steps=60, checkpoint_every=30)
+    calls = 0
+
+    def dies_at_step_41(*args):
+        nonlocal calls
+        calls += 1
+        if calls == 41:
+            raise KeyboardInterrupt
+        return diffusion_loss(*args)
+
+    monkeypatch.setattr("sasgda.diffusion.train.diffusion_loss", dies_at_step_41)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed", steps=60, checkpoint_every=30)
+    monkeypatch.undo()
+    run(tmp_path / "resumed", steps=60, checkpoint_every=30)
+
+    def lines(folder):
+        return [(line["step"], line["loss"]) for line in map(
+            json.loads, (folder / "metrics.jsonl").read_text().splitlines())]
+
+    assert lines(tmp_path / "resumed") == lines(tmp_path / "straight")
+    assert [step for step, _ in lines(tmp_path / "straight")] == [50, 60]
+
+
 def test_finished_run_returns_immediately_and_overshoot_raises(tmp_path):
     model, _ = run(tmp_path, steps=10)
     again, _ = run(tmp_path, steps=10)

@@ -160,6 +160,7 @@ def _save_checkpoint(
     step: int,
     seconds: float,
     device: torch.device,
+    unlogged_losses: tuple[float, int],
 ) -> None:
     save_model(model, checkpoint_dir)
     save_state_dict(ema.module.state_dict(), checkpoint_dir / "ema.safetensors")
@@ -176,6 +177,9 @@ def _save_checkpoint(
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": _numpy_rng_state(),
+        # The sum and count of the losses since the last metrics line, so that a resumed run's
+        # next line averages the same steps as an uninterrupted run's.
+        "unlogged_losses": unlogged_losses,
     }
     if device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(device)
@@ -262,6 +266,7 @@ def train_generator(
     # any device and can be resumed from its saved state.
     generator = torch.Generator().manual_seed(seed)
     step, seconds_before = 0, 0.0
+    unlogged_sum, unlogged_count = 0.0, 0
 
     state_path = checkpoint_dir / "state.pt"
     if state_path.is_file():
@@ -287,6 +292,7 @@ def train_generator(
         if "cuda_rng" in state and device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         step, seconds_before = state["step"], state["seconds"]
+        unlogged_sum, unlogged_count = state.get("unlogged_losses", (0.0, 0))
     if metrics_path is not None:
         _trim_metrics(metrics_path, step)
 
@@ -302,7 +308,7 @@ def train_generator(
     start = time.perf_counter()
     # The loss is summed as a tensor and read every LOG_EVERY steps: `.item()` at every step
     # would make a GPU wait for each step to finish.
-    loss_sum, loss_count = torch.zeros((), device=device), 0
+    loss_sum, loss_count = torch.tensor(unlogged_sum, device=device), unlogged_count
     with tqdm(total=cfg.steps, initial=step, disable=not progress, desc="generator") as bar:
         while step < cfg.steps:
             # 1. A minibatch, timesteps, noise and condition-dropout mask, all from `generator`.
@@ -354,6 +360,7 @@ def train_generator(
                     step,
                     seconds,
                     device,
+                    (loss_sum.item(), loss_count),
                 )
 
     return model, ema.module.eval()
