@@ -73,7 +73,7 @@ class GeneratorConfig:
 
     condition: str = "semantic"  # semantic | label
     # Width of the first level. 32 (0.9 M parameters, 16 MFLOP per 8 x 40 window) trains at
-    # 800-1,300 windows/s on a 2-core CPU; 64 (3.1 M) needs 3.7x the FLOPs. For 2 kHz windows,
+    # 800-1,100 windows/s on a 2-core CPU; 64 (3.1 M) needs 3.7x the FLOPs. For 2 kHz windows,
     # channel_mults [1, 2, 2, 4] reaches further (bench/results/generator.md).
     base_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2, 4)
