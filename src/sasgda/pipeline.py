@@ -225,6 +225,12 @@ def extra_training_windows(
     return classic_augment(augment, x_train, y_train, n, rng)
 
 
+def _downstream_fp(cfg: Config, run: RunDir) -> str:
+    return fingerprint(stage_fingerprint(run, "prepare"),
+                       stage_fingerprint(run, f"generate-{cfg.downstream.augment}"),
+                       cfg.downstream, cfg.seed)
+
+
 def train_downstream(
     cfg: Config, run: RunDir, device: torch.device, progress: bool = True
 ) -> dict[str, Any]:
@@ -239,8 +245,12 @@ def train_downstream(
     from sasgda.utils.modelio import save_model
 
     dcfg = cfg.downstream
+    stage = f"downstream-{dcfg.backbone}-{dcfg.augment}"
     w = load_windows(run)
     out = run.downstream(dcfg.backbone, dcfg.augment)
+    # Unmarked until the new result is saved: `run` must not take an interrupted or
+    # differently-trained result for the one its settings describe.
+    _mark(run, stage, "")
     x_train, y_train = split_arrays(w, "train")
     n_real = len(x_train)
     rng = np.random.default_rng(cfg.seed)
@@ -275,6 +285,7 @@ def train_downstream(
         }
         save_model(model, out)
         save_json(out / "metrics.json", metrics)
+    _mark(run, stage, _downstream_fp(cfg, run))
     log.info("%s-%s: test accuracy %.4f, macro-F1 %.4f (%.0f s)", dcfg.backbone, dcfg.augment,
              metrics["accuracy"], metrics["macro_f1"], train_seconds)
     return metrics
@@ -545,15 +556,13 @@ def run_all(
             ensure_synthetic(cfg, run, device, method, progress)
     rows = []
     for method in methods:
-        dcfg = replace(cfg.downstream, augment=method)
-        out = run.downstream(dcfg.backbone, method)
-        fp = fingerprint(stage_fingerprint(run, "prepare"),
-                         stage_fingerprint(run, f"generate-{method}"), dcfg, cfg.seed)
-        if is_fresh(run, f"downstream-{dcfg.backbone}-{method}", fp, out / "metrics.json"):
+        method_cfg = replace(cfg, downstream=replace(cfg.downstream, augment=method))
+        out = run.downstream(cfg.downstream.backbone, method)
+        if is_fresh(run, f"downstream-{cfg.downstream.backbone}-{method}",
+                    _downstream_fp(method_cfg, run), out / "metrics.json"):
             metrics = load_json(out / "metrics.json")
         else:
-            metrics = train_downstream(replace(cfg, downstream=dcfg), run, device, progress)
-            _mark(run, f"downstream-{dcfg.backbone}-{method}", fp)
+            metrics = train_downstream(method_cfg, run, device, progress)
         rows.append(metrics)
     table = accuracy_table(rows)
     timings = run.info().get("timings_s", {})

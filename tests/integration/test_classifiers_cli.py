@@ -43,3 +43,22 @@ def test_short_training_on_real_myoup_is_well_above_chance(myoup, tmp_path):
                  "--set", "classifier.train.epochs=4"]) == 0
     accuracy = load_json(run / "classifier" / "metrics.json")["test_accuracy"]
     assert accuracy > 0.4  # chance is 1/22 = 0.045
+
+
+def test_run_does_not_reuse_a_result_that_train_downstream_replaced(tmp_path):
+    from sasgda.config import build_config
+    from sasgda.pipeline import run_all
+    from sasgda.utils.rundir import RunDir
+
+    run = RunDir(tmp_path / "r")
+    cfg = build_config(overrides=["data.sim_gestures=4", "data.sim_rep_seconds=2",
+                                  "classifier.train.epochs=2", "downstream.train.epochs=1"])
+    first = run_all(cfg, run, "cpu", None, "1", progress=False, methods=("none",))
+    # The same result trained differently by hand, then `run` again with its own settings.
+    assert main(["train-downstream", "--run-dir", str(run.root), "--augment", "none",
+                 "--set", "downstream.train.epochs=3", "--quiet"]) == 0
+    epochs = run.root / "downstream" / "cnn-none" / "metrics.jsonl"  # a line per epoch
+    assert len(epochs.read_text().splitlines()) == 3
+    again = run_all(cfg, run, "cpu", None, "1", progress=False, methods=("none",))
+    assert len(epochs.read_text().splitlines()) == 1
+    assert again == first
