@@ -48,7 +48,7 @@ def main() -> int:
         f"`bench/sasgda_myoup.py`: subjects {subjects}, seeds {args.seeds}. "
         "Accuracy on the test repetitions; mean ± sd over subject runs (no ± with one). FID "
         "and CAS with the run's evaluator network.", "",
-        *sweep_section(sweeps, RESULTS / "plots"),
+        *sweep_section("cnn", sweeps, RESULTS / "plots"),
         "## Generation quality per strategy (mean over subjects; CAS is a fraction)", "",
         quality_table(means), "",
     ])

@@ -11,10 +11,11 @@ For one subject and seed of a benchmark folder (``sasgda benchmark --out DIR``) 
 3. Confidence: SASS generated again with other thresholds, each scored (FID, CAS) and used to
    train the downstream model; the benchmark's own threshold comes from its set and cell.
 
-Every setting gets its own run folder under ``DIR/sweeps/s<subject>-seed<seed>/`` whose inputs
-are links to the subject's run, which is only read: the benchmark's results stay as they are.
-Each finished setting is a JSON file there, skipped on a rerun; the subject's summary is
-``DIR/sweeps/s<subject>-seed<seed>.json``.
+Every setting gets its own run folder under ``DIR/sweeps/<backbone>/s<subject>-seed<seed>/``
+whose inputs are links to the subject's run, which is only read: the benchmark's results stay as
+they are. Each finished setting is a JSON file there, skipped on a rerun; the subject's summary
+is ``DIR/sweeps/<backbone>/s<subject>-seed<seed>.json``. Each downstream backbone has its own
+folder, so that one backbone's accuracies are never taken for another's.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ CONFIDENCES = (0.05, 0.15, 0.25)
 INPUTS = ("data", "classifier", "semantic/features.npz")
 
 
-def sweep_dir(out: Path, subject: str, seed: int) -> Path:
-    return out / "sweeps" / f"s{subject}-seed{seed}"
+def sweep_dir(out: Path, subject: str, seed: int, backbone: str) -> Path:
+    return out / "sweeps" / backbone / f"s{subject}-seed{seed}"
 
 
 def linked_run(base: RunDir, dest: Path, links: Sequence[str]) -> RunDir:
@@ -102,7 +103,7 @@ def sweep_subject(
     if any(s not in quality for s in strategies):
         quality = {**quality, **pipeline.evaluate(cfg, base, device, progress=False,
                                                   strategies=strategies)}
-    here = sweep_dir(out, subject, seed)
+    here = sweep_dir(out, subject, seed, backbone)
 
     def downstream(run: RunDir, run_cfg: Config, method: str, ratio: float) -> float:
         dcfg = replace(run_cfg.downstream, backbone=backbone, augment=method,
@@ -172,9 +173,10 @@ def run_sweeps(out: str | Path, subjects: Sequence[str], seeds: Sequence[int] = 
     return sorted(results, key=lambda r: (r["seed"], subject_key(r["subject"])))
 
 
-def load_sweeps(out: str | Path) -> list[dict[str, Any]]:
-    """Every subject's sweep summary in ``out/sweeps/``."""
-    return [load_json(p) for p in sorted((Path(out) / "sweeps").glob("*.json"))]
+def load_sweeps(out: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Every subject's sweep summary in ``out/sweeps/``, by downstream backbone."""
+    return {folder.name: [load_json(p) for p in sorted(folder.glob("*.json"))]
+            for folder in sorted((Path(out) / "sweeps").glob("*")) if any(folder.glob("*.json"))}
 
 
 __all__ = ["linked_run", "load_sweeps", "run_sweeps", "sweep_subject"]

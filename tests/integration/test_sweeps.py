@@ -21,7 +21,7 @@ def test_sweep_then_report(tmp_path):
     cells = _mtimes(out / "cells")
 
     assert main(["sweep", "--out", str(out), *SWEEP]) == 0
-    summary = load_json(out / "sweeps" / "s1-seed0.json")
+    summary = load_json(out / "sweeps" / "cnn" / "s1-seed0.json")
     ratios = {(row["method"], row["ratio"]) for row in summary["ratio"]}
     assert ratios == {(m, r) for m in ("gmss", "sass") for r in (0.0, 0.1, 0.2)}
     assert [row["threshold"] for row in summary["confidence"]] == [0.03, 0.05]
@@ -36,9 +36,9 @@ def test_sweep_then_report(tmp_path):
     assert set(load_json(out / "runs" / "s1-seed0" / "metrics.json")) == {"gmss", "sass"}
 
     # A rerun reuses every finished setting.
-    settings = _mtimes(out / "sweeps" / "s1-seed0")
+    settings = _mtimes(out / "sweeps" / "cnn" / "s1-seed0")
     assert main(["sweep", "--out", str(out), *SWEEP]) == 0
-    assert {p: t for p, t in _mtimes(out / "sweeps" / "s1-seed0").items()
+    assert {p: t for p, t in _mtimes(out / "sweeps" / "cnn" / "s1-seed0").items()
             if p.suffix == ".json" and p.parent.name == "s1-seed0"} == {
         p: t for p, t in settings.items() if p.suffix == ".json" and p.parent.name == "s1-seed0"}
 
@@ -46,7 +46,7 @@ def test_sweep_then_report(tmp_path):
     report = (out / "report.md").read_text()
     assert "Accuracy (%) against synthetic windows per real one" in report
     assert "SASS confidence threshold" in report
-    for name in ("accuracy_vs_ratio.png", "confidence_sweep.png"):
+    for name in ("accuracy_vs_ratio-cnn.png", "confidence_sweep-cnn.png"):
         assert (out / "plots" / name).stat().st_size > 1000
 
 

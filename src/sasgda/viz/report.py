@@ -103,11 +103,11 @@ def report_run(run_dir: str | Path) -> Path:
     return atomic_write_text(run.root / "report.md", "\n".join(parts) + "\n")
 
 
-def sweep_section(sweeps: list[dict], plots_dir: Path) -> list[str]:
-    """Tables and plots of :mod:`sasgda.sweeps` results, mean ± sd over subjects (and seeds)."""
+def sweep_section(backbone: str, sweeps: list[dict], plots_dir: Path) -> list[str]:
+    """Tables and plots of one backbone's :mod:`sasgda.sweeps` results, mean ± sd over subjects
+    (and seeds)."""
     n = len(sweeps)
-    parts = [f"## Sweeps ({sweeps[0]['backbone']} downstream, {n} subject run{'s' * (n != 1)})",
-             ""]
+    parts = [f"## Sweeps ({backbone} downstream, {n} subject run{'s' * (n != 1)})", ""]
     rows = [row for sweep in sweeps for row in sweep["ratio"]]
     ratios = sorted({row["ratio"] for row in rows})
     methods = list(dict.fromkeys(row["method"] for row in rows))
@@ -116,7 +116,7 @@ def sweep_section(sweeps: list[dict], plots_dir: Path) -> list[str]:
     if all(acc[m][r] for m in methods for r in ratios):
         plot = plot_accuracy_vs_ratio(
             ratios, {m: [mean_sd([100 * a for a in acc[m][r]]) for r in ratios]
-                     for m in methods}, plots_dir / "accuracy_vs_ratio.png",
+                     for m in methods}, plots_dir / f"accuracy_vs_ratio-{backbone}.png",
             ylabel="test accuracy (%)")
         parts += ["### Accuracy (%) against synthetic windows per real one", "",
                   f"![accuracy vs ratio](plots/{plot.name})", "",
@@ -133,7 +133,7 @@ def sweep_section(sweeps: list[dict], plots_dir: Path) -> list[str]:
         plot = plot_confidence_sweep(thresholds, [mean_sd(v) for v in by["fid"]],
                                      [mean_sd([100 * x for x in v]) for v in by["cas"]],
                                      [mean_sd([100 * x for x in v]) for v in by["accuracy"]],
-                                     plots_dir / "confidence_sweep.png")
+                                     plots_dir / f"confidence_sweep-{backbone}.png")
         parts += ["### SASS confidence threshold", "", f"![confidence sweep](plots/{plot.name})",
                   "", "| threshold | FID | CAS % | downstream accuracy % |", "|---|---|---|---|"]
         parts += [f"| {c:g} | {format_mean_sd(fid, scale=1, digits=2)} | {format_mean_sd(cas)} | "
@@ -177,8 +177,7 @@ def report_benchmark(out: str | Path) -> Path:
         plots = run_plots(RunDir(runs[0]), out / "plots")
         parts += [f"## Plots ({runs[0].name})", ""]
         parts += [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
-    sweeps = load_sweeps(out)
-    if sweeps:
-        parts += sweep_section(sweeps, out / "plots")
+    for backbone, sweeps in load_sweeps(out).items():
+        parts += sweep_section(backbone, sweeps, out / "plots")
     atomic_write_text(out / "results.csv", _csv(cells))
     return atomic_write_text(out / "report.md", "\n".join(parts))
