@@ -219,7 +219,7 @@ def extra_training_windows(
         from sasgda.augment.mixing import select_synthetic
 
         syn = load_npz(_current_synthetic(cfg, run, augment))
-        return select_synthetic(syn["x"], syn["y"], n, rng)
+        return select_synthetic(syn["x"], syn["y"], n, rng, balanced=cfg.generate.balanced)
     from sasgda.augment.classic import classic_augment
 
     return classic_augment(augment, x_train, y_train, n, rng)
@@ -386,11 +386,19 @@ def ensure_generator(cfg: Config, run: RunDir, device: torch.device, condition: 
         train_generator(cfg, run, device, condition, progress=progress, replace_stale=True)
 
 
-def _per_class_quota(y_train: np.ndarray, n_classes: int, ratio: float) -> np.ndarray:
-    """Windows to generate per class: ``ratio`` x real training windows, split evenly."""
+def _per_class_quota(
+    y_train: np.ndarray, n_classes: int, ratio: float, balanced: bool = True
+) -> np.ndarray:
+    """Windows to generate per class: ``ratio`` x real training windows, split evenly
+    (``balanced``) or in the proportions of the real training windows."""
     total = int(round(ratio * len(y_train)))
-    quota = np.full(n_classes, total // n_classes)
-    quota[: total - quota.sum()] += 1
+    if balanced:
+        share = np.full(n_classes, total / n_classes)
+    else:
+        share = total * np.bincount(y_train, minlength=n_classes) / len(y_train)
+    quota = np.floor(share).astype(np.int64)
+    # What the floors leave goes to the largest remainders, the first classes on ties.
+    quota[np.argsort(quota - share, kind="stable")[: total - quota.sum()]] += 1
     return quota
 
 
@@ -439,10 +447,15 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
     if not stage_fingerprint(run, f"train-generator-{condition}"):
         raise ValueError(f"{gen_dir}: its training did not finish (interrupted?); run `sasgda "
                          f"train-generator --condition {condition}` to finish it")
+    if g.guidance_scale != 1 and cfg.generator.cond_dropout == 0:
+        raise ValueError(f"generate.guidance_scale={g.guidance_scale:g}: {gen_dir} was trained "
+                         "with generator.cond_dropout=0, so its null condition, which guidance "
+                         "needs, never learned anything; use guidance_scale=1 or train with "
+                         "condition dropout")
     generator_model = load_generator(gen_dir, device)
     rng = np.random.default_rng(cfg.seed)
     torch_gen = torch.Generator().manual_seed(cfg.seed)
-    quota = _per_class_quota(y_train, n_classes, g.ratio)
+    quota = _per_class_quota(y_train, n_classes, g.ratio, g.balanced)
 
     def synthesize(cond: np.ndarray) -> np.ndarray:
         return sample(generator_model, cond, n_times=n_times, solver=g.solver, steps=g.steps,
@@ -499,8 +512,13 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
                       "rarity": rarity.astype(np.float32)})
         bar.update()
     bar.close()
-    if not parts:
-        raise ValueError(f"{strategy}: no generated window reached confidence "
+    # A set without some class is no augmentation of that class: the downstream model would get
+    # the other classes' windows in its place (select_synthetic repeats them) without a word.
+    made = {int(p["y"][0]) for p in parts}
+    empty = [k for k in range(n_classes) if quota[k] > 0 and k not in made]
+    if empty:
+        which = "any class" if len(empty) == n_classes else f"classes {empty}"
+        raise ValueError(f"{strategy}: no generated window of {which} reached confidence "
                          f"{s.confidence:g} in {s.max_rounds} rounds; train the generator longer "
                          "or lower sampling.confidence")
     arrays = {key: np.concatenate([p[key] for p in parts]) for key in

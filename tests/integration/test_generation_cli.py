@@ -70,7 +70,38 @@ def test_sass_that_accepts_nothing_says_so(run, capsys):
         pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")
     assert main(["generate", "--run-dir", str(run), "--strategy", "sass", *TINY,
                  "--set", "sampling.confidence=1.0"]) == 2
-    assert "no generated window reached confidence 1" in capsys.readouterr().err
+    assert "no generated window of any class reached confidence 1" in capsys.readouterr().err
+
+
+def test_unbalanced_generation_follows_the_real_class_proportions(run, tmp_path):
+    if not (run / "generator" / "ema.safetensors").is_file():
+        pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")
+    from sasgda.pipeline import _per_class_quota
+
+    y = np.array([0] * 6 + [1] * 3 + [2])
+    assert _per_class_quota(y, 3, 1.0).tolist() == [4, 3, 3]
+    assert _per_class_quota(y, 3, 1.0, balanced=False).tolist() == [6, 3, 1]
+    assert _per_class_quota(y, 3, 0.5, balanced=False).tolist() == [3, 2, 0]
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert main(["generate", "--run-dir", str(copy), "--strategy", "real", *TINY,
+                 "--set", "generate.balanced=false"]) == 0
+    w = load_npz(copy / "data" / "windows.npz")
+    y_train = w["y"][w["split"] == "train"]
+    counts = np.bincount(load_npz(copy / "synthetic" / "real.npz")["y"], minlength=3)
+    assert counts.tolist() == _per_class_quota(y_train, 3, 0.2, balanced=False).tolist()
+
+
+def test_guidance_needs_a_generator_trained_with_condition_dropout(run, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "generator", ignore_errors=True)
+    no_dropout = [*TINY, "--set", "generator.cond_dropout=0"]
+    assert main(["train-generator", "--run-dir", str(copy), *no_dropout]) == 0
+    assert main(["generate", "--run-dir", str(copy), "--strategy", "real", *no_dropout,
+                 "--set", "generate.guidance_scale=2"]) == 2
+    assert "trained with generator.cond_dropout=0, so its null condition" in \
+        capsys.readouterr().err
 
 
 def test_generate_refuses_a_generator_trained_with_another_parameterization(run, capsys):
