@@ -102,3 +102,22 @@ def test_npz_format_supports_every_protocol(tmp_path):
 def test_protocol_the_dataset_lacks_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no protocol 'cross-session'"):
         prepare_windows(DataConfig(protocol="cross-session"), None, 1)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(labels=lambda r: r.labels / 2), "labels must hold whole numbers"),
+    (dict(repetitions=lambda r: r.repetitions + 0.5), "repetitions must hold whole numbers"),
+    (dict(labels=lambda r: np.where(r.labels == 1, -1, r.labels)), "labels must be >= 0"),
+    (dict(fs_hz=lambda r: np.array([200.0, 1000.0])), "fs_hz must be one number"),
+])
+def test_npz_labels_that_a_cast_would_corrupt_are_an_error(tmp_path, change, message):
+    # Gesture 0.5 used to become rest and 1.5 to join gesture 1, without a word.
+    from sasgda.data.simulated import simulate_subject
+
+    rec = simulate_subject(1, n_gestures=3, rep_seconds=1.0)
+    arrays = dict(emg=rec.emg, labels=rec.labels, repetitions=rec.repetitions, fs_hz=rec.fs_hz)
+    arrays.update({key: make(rec) for key, make in change.items()})
+    np.savez(tmp_path / "a_1.npz", **arrays)
+    with pytest.raises(ValueError, match=message) as err:
+        prepare_windows(DataConfig(dataset="npz"), tmp_path, "a")
+    assert "a_1.npz" in str(err.value)

@@ -44,11 +44,13 @@ def load_npz_file(path: Path, subject: str, session: str) -> Recording:
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise ValueError(f"{path}: missing array(s) {', '.join(missing)}")
+    if arrays["fs_hz"].size != 1:
+        raise ValueError(f"{path}: fs_hz must be one number, got shape {arrays['fs_hz'].shape}")
     return Recording(
         emg=arrays["emg"],
         labels=arrays["labels"],
         repetitions=arrays["repetitions"],
-        fs_hz=float(np.asarray(arrays["fs_hz"]).reshape(-1)[0]),
+        fs_hz=float(arrays["fs_hz"].reshape(-1)[0]),
         subject=subject,
         session=session,
         source=str(path),

@@ -52,6 +52,13 @@ class Recording:
                 raise ValueError(
                     f"{where}: {name} has {len(values)} samples but emg has {len(emg)}"
                 )
+            # A cast would quietly merge gestures 1 and 1.5, or make -1 a gesture.
+            if not np.issubdtype(values.dtype, np.integer) and not (
+                np.issubdtype(values.dtype, np.number) and np.all(np.mod(values, 1) == 0)
+            ):
+                raise ValueError(f"{where}: {name} must hold whole numbers (0 = rest)")
+            if len(values) and values.min() < 0:
+                raise ValueError(f"{where}: {name} must be >= 0 (0 = rest), found {values.min()}")
         if not np.all(np.isfinite(emg)):
             bad = np.argwhere(~np.isfinite(emg))[0]
             raise ValueError(
