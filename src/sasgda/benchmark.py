@@ -185,12 +185,18 @@ def run_benchmark(
                 "methods": list(methods), "backbones": list(backbones), "seeds": list(seeds),
                 "config": to_dict(cfg)}
     previous = load_json(out / "benchmark.json") if (out / "benchmark.json").is_file() else None
-    # Finished cells are reused, so they must come from the same data and settings.
-    if previous and previous["data_path"] != data_path:
-        raise ValueError(f"{out}: holds a benchmark of other data "
-                         f"({previous['data_path'] or 'built-in'}); use a new --out")
-    if previous and previous["config"] != settings["config"]:
-        raise ValueError(f"{out}: holds a benchmark with another config; use a new --out")
+    if previous:
+        # Finished cells are reused, so they must come from the same data and settings.
+        if previous["data_path"] != data_path:
+            raise ValueError(f"{out}: holds a benchmark of other data "
+                             f"({previous['data_path'] or 'built-in'}); use a new --out")
+        changed = _changed_setting(previous["config"], settings["config"])
+        if changed:
+            raise ValueError(f"{out}: holds a benchmark made with {changed}; use a new --out, "
+                             "or the same settings to add subjects, seeds or methods")
+        # The folder's grid is every call's: later calls add to it.
+        for key in ("subjects", "methods", "backbones", "seeds"):
+            settings[key] = list(dict.fromkeys([*previous[key], *settings[key]]))
     save_json(out / "benchmark.json", settings)
 
     cells = [Cell(str(s), m, b, int(seed)) for s in subjects for seed in seeds
@@ -199,6 +205,24 @@ def run_benchmark(
     log.info("benchmark: %d cells, %d already done", len(cells), len(cells) - len(todo))
     _schedule(to_dict(cfg), str(out), data_path, tuple(methods), todo, jobs, progress)
     return [load_json(cell_path(out, c)) for c in cells]
+
+
+# Settings that do not change a cell's numbers: where it runs, and what each cell sets itself.
+NOT_COMPARED = {"device", "downstream.backbone", "downstream.augment"}
+
+
+def _changed_setting(old: dict, new: dict, where: str = "") -> str | None:
+    """The first setting (``section.key=old value``) that differs between two configs."""
+    for key in sorted(set(old) | set(new)):
+        name = f"{where}.{key}" if where else key
+        a, b = old.get(key), new.get(key)
+        if name in NOT_COMPARED or a == b:
+            continue
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            return f"{name}={a!r} (now {b!r})"
+        if found := _changed_setting(a, b, name):
+            return found
+    return None
 
 
 def check_methods(methods: Sequence[str]) -> None:

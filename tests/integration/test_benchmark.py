@@ -58,7 +58,14 @@ def test_a_changed_config_needs_a_new_out(tmp_path, capsys):
             "--methods", "none", "--backbones", "cnn", *TINY]
     assert main(args) == 0
     assert main([*args, "--set", "downstream.train.lr=0.01"]) == 2
-    assert "another config" in capsys.readouterr().err
+    assert "made with downstream.train.lr=0.001 (now 0.01)" in capsys.readouterr().err
+    # Where the cells run, and settings each cell sets itself, change no number.
+    before = (out / "cells" / "s1_none_cnn_seed0.json").stat().st_mtime_ns
+    assert main([*args, "--device", "cpu", "--set", "downstream.backbone=tdct"]) == 0
+    assert (out / "cells" / "s1_none_cnn_seed0.json").stat().st_mtime_ns == before
+    # A later call adds to the folder's grid.
+    assert main([*args[:4], "2", *args[5:]]) == 0
+    assert load_json(out / "benchmark.json")["subjects"] == ["1", "2"]
 
 
 def test_unknown_method_is_a_one_line_error(tmp_path, capsys):
