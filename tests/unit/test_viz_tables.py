@@ -28,6 +28,18 @@ def test_summary_reports_gain_and_pairs_subjects():
     assert "0.125" in row
 
 
+def test_gains_pair_runs_of_the_same_seed_when_seeds_are_uneven():
+    # Seed 1 of `none` is missing for every subject: the gain compares seed 0 with seed 0 (+5),
+    # not sass's mean over seeds 0 and 1 with none's seed 0 (+5.5).
+    cells = [c for c in _cells() if not (c["method"] == "none" and c["seed"] == 1)]
+    table = summary_table(cells, methods=["none", "sass"])
+    rows = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
+    assert "+5.0" in rows["sass"] and "4 x 2" in rows["sass"]
+    assert "4 x 1 |" in rows["none"]
+    cells = [c for c in _cells() if not (c["subject"] == "1" and c["seed"] == 1)]
+    assert "4 x 1-2" in summary_table(cells, methods=["none", "sass"])
+
+
 def test_subject_table_has_a_mean_row():
     table = subject_table(_cells(), "cnn", methods=["none", "sass"])
     assert table.splitlines()[-1].startswith("| mean | **71.8** | **76.8** |")

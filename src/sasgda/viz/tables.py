@@ -8,6 +8,7 @@ subject first, so the spread is over subjects, and the Wilcoxon test pairs subje
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,14 +17,23 @@ from sasgda.benchmark import subject_key
 from sasgda.evaluation.stats import format_mean_sd, paired_wilcoxon
 
 
-def per_subject(cells: Sequence[dict], method: str, backbone: str, metric: str) -> dict:
-    """``{subject: mean over seeds of metric}`` for one method and backbone."""
+def per_run(cells: Sequence[dict], method: str, backbone: str, metric: str) -> dict:
+    """``{(subject, seed): metric}`` for one method and backbone."""
+    return {(str(c["subject"]), int(c["seed"])): float(c[metric]) for c in cells
+            if c["method"] == method and c["backbone"] == backbone}
+
+
+def _subject_means(runs: dict) -> dict:
     out: dict[str, list[float]] = {}
-    for c in cells:
-        if c["method"] == method and c["backbone"] == backbone:
-            out.setdefault(str(c["subject"]), []).append(float(c[metric]))
+    for (subject, _), value in runs.items():
+        out.setdefault(subject, []).append(value)
     ordered = sorted(out.items(), key=lambda kv: subject_key(kv[0]))
     return {s: float(np.mean(v)) for s, v in ordered}
+
+
+def per_subject(cells: Sequence[dict], method: str, backbone: str, metric: str) -> dict:
+    """``{subject: mean over seeds of metric}`` for one method and backbone."""
+    return _subject_means(per_run(cells, method, backbone, metric))
 
 
 def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
@@ -40,22 +50,25 @@ def summary_table(cells: Sequence[dict], methods: Sequence[str] = (),
     lines = ["| backbone | method | accuracy % | macro-F1 % | vs none (points) | Wilcoxon p |"
              " subjects x seeds |", "|---|---|---|---|---|---|---|"]
     for backbone in backbones:
-        base = per_subject(cells, "none", backbone, "accuracy")
+        base = per_run(cells, "none", backbone, "accuracy")
         for method in methods:
-            acc = per_subject(cells, method, backbone, "accuracy")
-            if not acc:
+            runs = per_run(cells, method, backbone, "accuracy")
+            if not runs:
                 continue
+            acc = _subject_means(runs)
             f1 = per_subject(cells, method, backbone, "macro_f1")
-            n_seeds = len({c["seed"] for c in cells
-                           if c["method"] == method and c["backbone"] == backbone})
+            seeds = list(Counter(subject for subject, _ in runs).values())
+            n_seeds = f"{min(seeds)}" if min(seeds) == max(seeds) else f"{min(seeds)}-{max(seeds)}"
             gain, p = "", ""
-            shared = [s for s in acc if s in base]
+            # Each run against `none` of the same subject and seed, averaged within a subject.
+            shared = {key: value for key, value in runs.items() if key in base}
             if method != "none" and shared:
-                diff = [acc[s] - base[s] for s in shared]
-                gain = f"{100 * np.mean(diff):+.1f}"
+                ours = _subject_means(shared)
+                theirs = _subject_means({key: base[key] for key in shared})
+                gain = f"{100 * np.mean([ours[s] - theirs[s] for s in ours]):+.1f}"
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # too few pairs: reported as n/a
-                    pv = paired_wilcoxon([acc[s] for s in shared], [base[s] for s in shared])
+                    pv = paired_wilcoxon(list(ours.values()), list(theirs.values()))
                 p = "n/a" if np.isnan(pv) else f"{pv:.3f}"
             lines.append(f"| {backbone} | {method} | {format_mean_sd(list(acc.values()))} | "
                          f"{format_mean_sd(list(f1.values()))} | {gain} | {p} | "
