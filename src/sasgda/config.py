@@ -369,13 +369,34 @@ def parse_override(text: str) -> dict[str, Any]:
     if not keys:
         raise ValueError(f"--set {text!r}: empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.load(raw, Loader=_StrictLoader) if raw.strip() else ""
     except yaml.YAMLError as err:
-        raise ValueError(f"--set {text!r}: value is not valid YAML ({err})") from None
+        raise ValueError(f"--set {text!r}: value is not valid YAML ({_yaml_problem(err)})") \
+            from None
     nested: dict[str, Any] = {keys[-1]: value}
     for key in reversed(keys[:-1]):
         nested = {key: nested}
     return nested
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's error in one line (its own message spans several): the problem and its line."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    return f"{problem}, line {mark.line + 1}" if mark is not None else problem
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error: plain
+    YAML keeps the last one, which drops a whole section without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        for i, key in enumerate(keys):
+            if key in keys[:i]:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"{key!r} is given twice", problem_mark=node.value[i][0].start_mark)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -384,9 +405,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: config file not found")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        values = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML ({err})") from None
+        raise ValueError(f"{path}: not valid YAML ({_yaml_problem(err)})") from None
     if values is None:
         return {}
     if not isinstance(values, dict):

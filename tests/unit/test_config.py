@@ -77,3 +77,16 @@ def test_a_setting_outside_its_range_fails_when_the_config_is_built(setting, mes
 def test_every_default_and_the_open_ends_are_valid():
     build_config(overrides=["generate.eta=1", "sampling.confidence=0", "sampling.iters=0",
                             "data.notch_hz=0", "generator.lambda_fourier=0", "seed=0"])
+
+
+def test_a_section_given_twice_is_an_error_on_one_line(tmp_path):
+    # Plain YAML keeps the last `data:` and drops the first without a word.
+    path = tmp_path / "twice.yaml"
+    path.write_text("data:\n  window_ms: 300\ndata:\n  step_ms: 100\n")
+    with pytest.raises(ValueError) as err:
+        build_config([path])
+    assert str(err.value) == f"{path}: not valid YAML ('data' is given twice, line 3)"
+    path.write_text("data: [1\n")
+    with pytest.raises(ValueError, match=r"not valid YAML \(expected ',' or '\]'") as err:
+        build_config([path])
+    assert "\n" not in str(err.value)
