@@ -100,7 +100,20 @@ def stage_fingerprint(run: RunDir, stage: str) -> str:
 
 
 def _mark(run: RunDir, stage: str, fp: str) -> None:
-    run.update_info(stages={stage: fp})
+    info = run.info()
+    if info.get("stages", {}).get(stage) == fp:
+        return
+    # The order in which the stages last changed what they made (see `outdated`).
+    changed = info.get("changed", {})
+    run.update_info(stages={stage: fp}, changed={stage: max(changed.values(), default=0) + 1})
+
+
+def outdated(run: RunDir, stage: str, inputs: list[str]) -> bool:
+    """True when one of the ``inputs`` stages changed what it made after ``stage`` last did: what
+    ``stage`` made then describes old windows, features or synthetic sets. A run from before this
+    bookkeeping (no order recorded) counts as current."""
+    changed = run.info().get("changed", {})
+    return stage in changed and any(changed.get(i, 0) > changed[stage] for i in inputs)
 
 
 def require_current(run: RunDir, stage: str, fp: str, artifact: Path, command: str) -> Path:
@@ -691,4 +704,6 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
                      metrics["rarity"], metrics["precision"], metrics["recall"])
     previous = load_json_if(run.root / "metrics.json")
     save_json(run.root / "metrics.json", {**previous, **results})
+    for strategy in strategies:
+        _mark(run, f"evaluate-{strategy}", stage_fingerprint(run, f"generate-{strategy}"))
     return results

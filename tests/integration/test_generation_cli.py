@@ -162,6 +162,29 @@ def test_evaluate_and_augmented_downstream(run):
     assert (run / "plots" / "waveforms-sass.png").stat().st_size > 0
 
 
+def test_report_leaves_out_what_describes_other_data(run, tmp_path):
+    if not (run / "downstream" / "cnn-gmss" / "metrics.json").is_file():
+        pytest.skip("needs the results of test_evaluate_and_augmented_downstream")
+    stale = tmp_path / "stale"
+    shutil.copytree(run, stale)
+    # Another subject with other gestures: the results and synthetic sets describe subject 1.
+    assert main(["prepare", "--dataset", "simulated", "--subject", "2", "--run-dir", str(stale),
+                 *TINY, "--set", "data.sim_gestures=4"]) == 0
+    assert main(["report", "--run-dir", str(stale), "--quiet"]) == 0
+    report = (stale / "report.md").read_text()
+    assert "subject 2" in report and "Downstream accuracy" not in report
+    assert "- downstream `cnn-gmss` (`sasgda train-downstream --backbone cnn --augment gmss`)" \
+        in report
+    assert "- generation quality of `gmss` (`sasgda evaluate`)" in report
+    assert "waveforms-" not in report
+    # Results made after the new windows are tabled again.
+    assert main(["train-downstream", "--run-dir", str(stale), "--augment", "none", *TINY,
+                 "--set", "data.sim_gestures=4"]) == 0
+    assert main(["report", "--run-dir", str(stale), "--quiet"]) == 0
+    report = (stale / "report.md").read_text()
+    assert "| cnn | none |" in report and "`cnn-none`" not in report
+
+
 def test_stages_refuse_what_an_earlier_stage_made_stale(run, tmp_path, capsys, monkeypatch):
     if not (run / "synthetic" / "gmss.npz").is_file():
         pytest.skip("needs the synthetic sets of test_generate_every_strategy")

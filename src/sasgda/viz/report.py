@@ -10,6 +10,7 @@ import numpy as np
 
 from sasgda.benchmark import subject_key
 from sasgda.evaluation.stats import format_mean_sd, mean_sd
+from sasgda.pipeline import SYNTHETIC_STRATEGIES, outdated
 from sasgda.sweeps import load_sweeps
 from sasgda.utils.io import atomic_write_text, load_json, load_json_if, load_npz
 from sasgda.utils.rundir import RunDir
@@ -54,22 +55,33 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def _synthetic_inputs(strategy: str) -> list[str]:
+    generator = "train-generator-label" if strategy == "label" else "train-generator-semantic"
+    return ["prepare", "train-classifier", generator]
+
+
+def _result_inputs(augment: str) -> list[str]:
+    return ["prepare", *([f"generate-{augment}"] if augment in SYNTHETIC_STRATEGIES else [])]
+
+
 def run_plots(run: RunDir, plots_dir: Path | None = None) -> list[Path]:
     """Real against synthetic waveforms per class, and a 2-D view of the semantic features.
 
-    Written to ``plots_dir`` (default: the run's ``plots/``).
+    Written to ``plots_dir`` (default: the run's ``plots/``). Synthetic sets made before their
+    inputs last changed (after ``prepare`` on other data, say) are left out.
     """
     plots_dir = plots_dir or run.root / "plots"
     plots = []
     w = load_npz(run.windows)
     train = w["split"] == "train"
-    sets = {p.stem: load_npz(p) for p in sorted((run.root / "synthetic").glob("*.npz"))}
+    sets = {p.stem: load_npz(p) for p in sorted((run.root / "synthetic").glob("*.npz"))
+            if not outdated(run, f"generate-{p.stem}", _synthetic_inputs(p.stem))}
     classes = [str(c) for c in w["classes"]]
     for name, syn in sets.items():
         plots.append(plot_waveforms(w["x"][train], w["y"][train], syn["x"], syn["y"], classes,
                                     plots_dir / f"waveforms-{name}.png",
                                     fs_hz=float(w["fs_hz"])))
-    if run.features.is_file():
+    if run.features.is_file() and not outdated(run, "train-classifier", ["prepare"]):
         feats = load_npz(run.features)
         by_set = {"real": (feats["features"][train], w["y"][train])}
         for name in ("gmss", "sass"):
@@ -84,9 +96,22 @@ def report_run(run_dir: str | Path) -> Path:
     run = RunDir(run_dir)
     run.require(run.windows, "prepare")
     subject = run.info().get("subject", "")
-    rows = [{**m, "subject": subject, "method": m["augment"]}
-            for m in map(load_json, sorted((run.root / "downstream").glob("*/metrics.json")))]
-    quality = load_json_if(run.root / "metrics.json")
+    # Results made before their windows or synthetic set last changed describe old data: they
+    # are named, not tabled.
+    rows, old = [], []
+    for m in map(load_json, sorted((run.root / "downstream").glob("*/metrics.json"))):
+        name = f"{m['backbone']}-{m['augment']}"
+        if outdated(run, f"downstream-{name}", _result_inputs(m["augment"])):
+            old.append(f"downstream `{name}` (`sasgda train-downstream --backbone {m['backbone']} "
+                       f"--augment {m['augment']}`)")
+        else:
+            rows.append({**m, "subject": subject, "method": m["augment"]})
+    quality = {}
+    for strategy, m in load_json_if(run.root / "metrics.json").items():
+        if outdated(run, f"evaluate-{strategy}", _result_inputs(strategy)):
+            old.append(f"generation quality of `{strategy}` (`sasgda evaluate`)")
+        else:
+            quality[strategy] = m
     plots = run_plots(run)
     info = run.info()
     parts = [f"# sasgda report: {info.get('dataset', '?')}, subject {info.get('subject', '?')}, "
@@ -95,6 +120,10 @@ def report_run(run_dir: str | Path) -> Path:
         parts += ["## Downstream accuracy", "", summary_table(rows), ""]
     if quality:
         parts += ["## Generation quality (evaluator features)", "", quality_table(quality), ""]
+    if old:
+        parts += ["## Left out", "", "Made before their windows or synthetic set last changed, "
+                  "so they describe other data; the command in brackets makes them again:", "",
+                  *[f"- {item}" for item in old], ""]
     if plots:
         parts += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     timings = info.get("timings_s", {})
