@@ -686,13 +686,18 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
     if not strategies:
         raise FileNotFoundError(f"{run.root / 'synthetic'}: no synthetic set; run "
                                 "`sasgda generate` first")
+    for strategy in strategies:  # before the evaluator trains
+        if strategy not in SYNTHETIC_STRATEGIES:
+            raise ValueError(f"--strategies {strategy}: expected some of "
+                             f"{', '.join(SYNTHETIC_STRATEGIES)}")
+    sets = {strategy: _current_synthetic(cfg, run, strategy) for strategy in strategies}
     evaluator = train_evaluator(cfg, run, device, progress)
     x_train, _ = split_arrays(w, "train")
     real = extract_features(evaluator, x_train, device=device)
     results = {}
     with run.timed("evaluate"):
         for strategy in strategies:
-            syn = load_npz(_current_synthetic(cfg, run, strategy))
+            syn = load_npz(sets[strategy])
             fake = extract_features(evaluator, syn["x"], device=device)
             metrics = quality_metrics(real, fake, k=cfg.evaluate.k)
             metrics["cas"] = classifier_accuracy_score(cfg, syn["x"], syn["y"], w, device,

@@ -162,6 +162,18 @@ def test_evaluate_and_augmented_downstream(run):
     assert (run / "plots" / "waveforms-sass.png").stat().st_size > 0
 
 
+def test_evaluate_checks_its_strategies_before_training_the_evaluator(run, capsys):
+    if not (run / "synthetic" / "gmss.npz").is_file():
+        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
+    evaluator = run / "evaluator"
+    before = evaluator.stat().st_mtime_ns if evaluator.exists() else None
+    assert main(["evaluate", "--run-dir", str(run), "--strategies", "gmss", "bogus",
+                 *TINY]) == 2
+    assert "--strategies bogus: expected some of real, label, gmss, sass" in \
+        capsys.readouterr().err
+    assert (evaluator.stat().st_mtime_ns if evaluator.exists() else None) == before
+
+
 def test_report_leaves_out_what_describes_other_data(run, tmp_path):
     if not (run / "downstream" / "cnn-gmss" / "metrics.json").is_file():
         pytest.skip("needs the results of test_evaluate_and_augmented_downstream")

@@ -121,3 +121,33 @@ def test_npz_labels_that_a_cast_would_corrupt_are_an_error(tmp_path, change, mes
     with pytest.raises(ValueError, match=message) as err:
         prepare_windows(DataConfig(dataset="npz"), tmp_path, "a")
     assert "a_1.npz" in str(err.value)
+
+
+def _write_npz(path, **changes):
+    from sasgda.data.simulated import simulate_subject
+
+    rec = simulate_subject(1, n_gestures=3, rep_seconds=1.0)
+    arrays = dict(emg=rec.emg, labels=rec.labels, repetitions=rec.repetitions, fs_hz=rec.fs_hz)
+    np.savez(path, **{**arrays, **{k: make(arrays) for k, make in changes.items()}})
+
+
+@pytest.mark.parametrize("changes, config, message", [
+    (dict(repetitions=lambda a: np.minimum(a["repetitions"], 1)), {},
+     r"subject a has 1 numbered repetition\(s\) \[1\]; the intra-subject protocol needs at "
+     "least two"),
+    ({}, dict(test_repetitions=(2, 9)),
+     r"data.test_repetitions=\[2, 9\]: subject a has no repetition \[9\]"),
+    (dict(labels=lambda a: np.minimum(a["labels"], 1)), {},
+     "1 gesture\\(s\\) with windows in both the train and the test part; a classifier needs"),
+])
+def test_data_no_protocol_can_use_is_an_error(tmp_path, changes, config, message):
+    _write_npz(tmp_path / "a_1.npz", **changes)
+    with pytest.raises(ValueError, match=message):
+        prepare_windows(DataConfig(dataset="npz", **config), tmp_path, "a")
+
+
+def test_sessions_with_other_channel_counts_are_an_error_naming_the_file(tmp_path):
+    _write_npz(tmp_path / "a_1.npz")
+    _write_npz(tmp_path / "a_2.npz", emg=lambda a: a["emg"][:, :6])
+    with pytest.raises(ValueError, match=r"a_2.npz: 6 channels, but .*a_1.npz has 8"):
+        prepare_windows(DataConfig(dataset="npz"), tmp_path, "a")

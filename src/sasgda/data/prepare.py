@@ -86,6 +86,13 @@ def _protocol_roles(cfg: DataConfig, info: DatasetInfo, subject: str, recordings
     if cfg.protocol == "intra-subject":
         test_reps = set(cfg.test_repetitions or info.test_repetitions)
         reps = sorted({int(r) for rec in recordings for r in np.unique(rec.repetitions) if r > 0})
+        if len(reps) < 2:
+            raise ValueError(f"subject {subject} has {len(reps)} numbered repetition(s) "
+                             f"{reps}; the intra-subject protocol needs at least two, one to "
+                             "train on and one to test on")
+        if cfg.test_repetitions and test_reps - set(reps):
+            raise ValueError(f"data.test_repetitions={sorted(test_reps)}: subject {subject} has "
+                             f"no repetition {sorted(test_reps - set(reps))} (it has {reps})")
         if not set(reps) - test_reps or not set(reps) & test_reps:
             raise ValueError(
                 f"data.test_repetitions={sorted(test_reps)}: subject {subject} has repetitions "
@@ -138,6 +145,10 @@ def prepare_windows(
     fs_hz = recordings[0].fs_hz
     if any(r.fs_hz != fs_hz for r in recordings):
         raise ValueError(f"subject {subject}: recordings have different sampling rates")
+    for rec in recordings[1:]:
+        if rec.n_chans != recordings[0].n_chans:
+            raise ValueError(f"{rec.source or subject}: {rec.n_chans} channels, but "
+                             f"{recordings[0].source or subject} has {recordings[0].n_chans}")
     bandpass = info.bandpass_hz if cfg.bandpass_hz is None else cfg.bandpass_hz
     notch = info.notch_hz if cfg.notch_hz is None else cfg.notch_hz
     check_filters(bandpass, notch, fs_hz, info.name)
@@ -193,8 +204,9 @@ def _drop_one_sided_gestures(ws: WindowSet) -> WindowSet:
             f"gesture {gesture} has windows only in the {where} part; dropped", stacklevel=3
         )
     keep = np.isin(ws.label, sorted(train & test))
-    if not keep.any():
-        raise ValueError("no gesture has windows in both the train and the test part")
+    if len(train & test) < 2:
+        raise ValueError(f"{len(train & test)} gesture(s) with windows in both the train and the "
+                         "test part; a classifier needs at least two")
     return WindowSet(
         ws.x[keep], ws.label[keep], ws.repetition[keep], ws.split[keep], ws.session[keep]
     )

@@ -17,6 +17,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine")
+            raise ValueError(f"device {name} (--device or the config's device): CUDA is not "
+                             "available on this machine")
         return torch.device(name)
     raise ValueError(f"--device {name!r}: expected one of {', '.join(DEVICES)}")
