@@ -99,8 +99,24 @@ def stage_fingerprint(run: RunDir, stage: str) -> str:
     return run.info().get("stages", {}).get(stage, "")
 
 
-def _mark(run: RunDir, stage: str, fp: str) -> None:
+def settings_of(**parts: Any) -> dict[str, Any]:
+    """Config sections and values as flat ``section.key: value`` pairs (YAML-friendly)."""
+    flat: dict[str, Any] = {}
+    for name, part in parts.items():
+        value = to_dict(part) if hasattr(part, "__dataclass_fields__") else part
+        if isinstance(value, dict):
+            flat.update({f"{name}.{k}": v for k, v in settings_of(**value).items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def _mark(run: RunDir, stage: str, fp: str, made_with: dict[str, Any] | None = None) -> None:
+    """Record that ``stage`` made its output with fingerprint ``fp`` and, to name what changed
+    when it is out of date, the settings it was ``made_with`` (see :func:`settings_of`)."""
     info = run.info()
+    if made_with is not None:
+        run.update_info(made_with={stage: made_with})
     if info.get("stages", {}).get(stage) == fp:
         return
     # The order in which the stages last changed what they made (see `outdated`).
@@ -116,17 +132,23 @@ def outdated(run: RunDir, stage: str, inputs: list[str]) -> bool:
     return stage in changed and any(changed.get(i, 0) > changed[stage] for i in inputs)
 
 
-def require_current(run: RunDir, stage: str, fp: str, artifact: Path, command: str) -> Path:
+def require_current(run: RunDir, stage: str, fp: str, artifact: Path, command: str,
+                    settings: dict[str, Any] | None = None) -> Path:
     """``artifact``, once it is known to be what ``stage`` made from the run's present settings
-    and upstream artifacts; otherwise a one-line error naming the command that remakes it.
+    and upstream artifacts; otherwise a one-line error naming the command that remakes it and,
+    where the stage recorded them, the first of its ``settings`` that has changed since.
 
     The single-stage commands use what earlier stages left; after ``prepare`` is rerun on other
     data, say, the classifier and everything after it describe the old windows.
     """
     run.require(artifact, command)
     if not is_fresh(run, stage, fp, artifact):
-        raise ValueError(f"{artifact}: out of date (made from other data or settings than the "
-                         f"run's present ones); run `sasgda {command}` again")
+        made_with = run.info().get("made_with", {}).get(stage, {})
+        changed = [k for k in settings or {} if k in made_with and made_with[k] != settings[k]]
+        why = (f"made with {changed[0]}={made_with[changed[0]]!r}, the run's settings now say "
+               f"{settings[changed[0]]!r}" if changed else
+               "made from other data or settings than the run's present ones")
+        raise ValueError(f"{artifact}: out of date ({why}); run `sasgda {command}` again")
     return artifact
 
 
@@ -207,7 +229,7 @@ def train_classifier(cfg: Config, run: RunDir, device: torch.device, progress: b
         save_json(run.classifier / "metrics.json", {**history, "test_accuracy": test_acc})
         features = extract_features(model, w["x"], device=device)
         save_npz(run.features, features=features, y=w["y"], split=w["split"])
-    _mark(run, "train-classifier", _classifier_fp(cfg, run))
+    _mark(run, "train-classifier", _classifier_fp(cfg, run), _classifier_settings(cfg))
     log.info("task-aware classifier: best val acc %.3f (epoch %d), test acc %.3f; features %s",
              history["best_val_acc"], history["best_epoch"], test_acc, features.shape)
     return model
@@ -307,9 +329,13 @@ def train_downstream(
 # --- skip-if-fresh wrappers used by `run` and `benchmark` ----------------------------------------
 
 
+def _classifier_settings(cfg: Config) -> dict[str, Any]:
+    return settings_of(classifier=cfg.classifier, seed=cfg.seed)
+
+
 def _current_features(cfg: Config, run: RunDir) -> Path:
     return require_current(run, "train-classifier", _classifier_fp(cfg, run), run.features,
-                           "train-classifier")
+                           "train-classifier", _classifier_settings(cfg))
 
 
 def ensure_prepared(cfg: Config, run: RunDir, data_path: str | Path | None, subject: str) -> None:
@@ -432,7 +458,8 @@ def generate(
     check_config(cfg.generate, "generate")
     with run.timed(f"generate-{strategy}"):
         arrays = _generate(cfg, run, device, strategy, progress)
-    _mark(run, f"generate-{strategy}", _synthetic_fp(cfg, run, strategy))
+    _mark(run, f"generate-{strategy}", _synthetic_fp(cfg, run, strategy),
+          _synthetic_settings(cfg, strategy))
     return arrays
 
 
@@ -554,9 +581,16 @@ def _synthetic_fp(cfg: Config, run: RunDir, strategy: str) -> str:
                        strategy, cfg.seed)
 
 
+def _synthetic_settings(cfg: Config, strategy: str) -> dict[str, Any]:
+    sampling = cfg.sampling if strategy in ("gmss", "sass") else None
+    return settings_of(seed=cfg.seed, generate=cfg.generate, sampling=sampling,
+                       generator=cfg.generator, classifier=cfg.classifier)
+
+
 def _current_synthetic(cfg: Config, run: RunDir, strategy: str) -> Path:
     return require_current(run, f"generate-{strategy}", _synthetic_fp(cfg, run, strategy),
-                           run.synthetic(strategy), f"generate --strategy {strategy}")
+                           run.synthetic(strategy), f"generate --strategy {strategy}",
+                           _synthetic_settings(cfg, strategy))
 
 
 def ensure_synthetic(cfg: Config, run: RunDir, device: torch.device, strategy: str,

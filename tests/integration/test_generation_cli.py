@@ -174,6 +174,23 @@ def test_evaluate_checks_its_strategies_before_training_the_evaluator(run, capsy
     assert (evaluator.stat().st_mtime_ns if evaluator.exists() else None) == before
 
 
+def test_an_out_of_date_artifact_names_the_setting_that_changed(run, tmp_path, capsys):
+    if not (run / "synthetic" / "gmss.npz").is_file():
+        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    # A one-off --seed is saved with the run's settings; what seed 0 made is then out of date,
+    # and the error says why instead of sending the user to retrain blindly.
+    assert main(["train-downstream", "--run-dir", str(copy), "--augment", "none", *TINY,
+                 "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train-downstream", "--run-dir", str(copy), "--augment", "gmss", *TINY]) == 2
+    assert "gmss.npz: out of date (made with seed=0, the run's settings now say 1)" in \
+        capsys.readouterr().err
+    assert main(["generate", "--run-dir", str(copy), "--strategy", "gmss", *TINY]) == 2
+    assert "features.npz: out of date (made with seed=0" in capsys.readouterr().err
+
+
 def test_report_leaves_out_what_describes_other_data(run, tmp_path):
     if not (run / "downstream" / "cnn-gmss" / "metrics.json").is_file():
         pytest.skip("needs the results of test_evaluate_and_augmented_downstream")
