@@ -151,3 +151,15 @@ def test_sessions_with_other_channel_counts_are_an_error_naming_the_file(tmp_pat
     _write_npz(tmp_path / "a_2.npz", emg=lambda a: a["emg"][:, :6])
     with pytest.raises(ValueError, match=r"a_2.npz: 6 channels, but .*a_1.npz has 8"):
         prepare_windows(DataConfig(dataset="npz"), tmp_path, "a")
+
+
+def test_a_gesture_file_holding_another_gesture_is_an_error(tmp_path):
+    from sasgda.data.csvfiles import load_csv_session
+
+    folder = tmp_path / "p-1"
+    folder.mkdir()
+    labels = np.repeat([0, 5, 0, 5, 0], 50)  # gesture 5 inside 2.txt
+    rows = np.column_stack([np.random.default_rng(0).standard_normal((len(labels), 8)), labels])
+    np.savetxt(folder / "2.txt", rows, delimiter=",", fmt="%.4f")
+    with pytest.raises(ValueError, match=r"2.txt: labels \[5\] inside the file of gesture 2"):
+        load_csv_session(folder, "p", "1", 50.0)

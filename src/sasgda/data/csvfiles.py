@@ -67,6 +67,12 @@ def load_csv_session(folder: Path, subject: str, session: str, fs_hz: float) -> 
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
             raise ValueError(f"{path}: the last column (label) must hold whole numbers")
         labels = labels.astype(np.int64)
+        # The file's name is its gesture: another label inside it means a mislabelled file.
+        others = sorted(set(np.unique(labels[labels != 0]).tolist()) - {int(path.stem)}) \
+            if path.stem.isdigit() else []
+        if others:
+            raise ValueError(f"{path}: labels {others} inside the file of gesture {path.stem} "
+                             "(each <gesture>.txt holds that gesture and rest, 0)")
         # Rest-only files are cut into blocks of the protocol's 5 s.
         block_len = int(round(5.0 * fs_hz))
         recordings.append(
