@@ -115,13 +115,13 @@ def _mark(run: RunDir, stage: str, fp: str, made_with: dict[str, Any] | None = N
     """Record that ``stage`` made its output with fingerprint ``fp`` and, to name what changed
     when it is out of date, the settings it was ``made_with`` (see :func:`settings_of`)."""
     info = run.info()
-    if made_with is not None:
-        run.update_info(made_with={stage: made_with})
-    if info.get("stages", {}).get(stage) == fp:
-        return
-    # The order in which the stages last changed what they made (see `outdated`).
-    changed = info.get("changed", {})
-    run.update_info(stages={stage: fp}, changed={stage: max(changed.values(), default=0) + 1})
+    values: dict[str, Any] = {} if made_with is None else {"made_with": {stage: made_with}}
+    if info.get("stages", {}).get(stage) != fp:
+        # The order in which the stages last changed what they made (see `outdated`).
+        changed = info.get("changed", {})
+        values.update(stages={stage: fp}, changed={stage: max(changed.values(), default=0) + 1})
+    if values:
+        run.update_info(**values)
 
 
 def outdated(run: RunDir, stage: str, inputs: list[str]) -> bool:
