@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", required=True, help="subject id")
     p.add_argument("--run-dir", required=True, type=Path, help="where the run's files go")
     p.add_argument("--protocol", default=None, help="intra-subject | cross-session | ...")
+    p.add_argument("--methods", nargs="+", default=["none", "sass"],
+                   help="augmentations to train the downstream model with (default none sass)")
     _common(p)
 
     p = sub.add_parser("benchmark", help="subjects x methods x backbones x seeds grid")
@@ -258,9 +260,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _run_all(args, cfg, device, run, data_path, subject) -> None:
     from sasgda import pipeline
+    from sasgda.benchmark import check_methods
 
+    methods = tuple(getattr(args, "methods", ("none", "sass")))
+    check_methods(methods)
     pipeline.start_run(cfg, run, str(device))
-    table = pipeline.run_all(cfg, run, device, data_path, subject, progress=not args.quiet)
+    table = pipeline.run_all(cfg, run, device, data_path, subject, progress=not args.quiet,
+                             methods=methods)
     print(table)
 
 

@@ -53,8 +53,12 @@ class TrainerConfig:
     weight_decay: float = 1e-2
     label_smoothing: float = 0.1
     patience: int = 12  # early stopping: epochs without a better validation accuracy
-    warmup_epochs: int = 2  # linear warm-up, then cosine decay to zero
+    warmup_epochs: int = 2  # linear warm-up, then cosine decay to zero (schedule = cosine)
     grad_clip: float = 1.0
+    # cosine: linear warm-up to lr, cosine to zero. onecycle: torch's OneCycleLR peaking at
+    # max_lr_factor x lr (warm-up over 30 % of the steps, momentum cycled).
+    schedule: str = "cosine"
+    max_lr_factor: float = 2.0  # onecycle only
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class GeneratorConfig:
     # channel_mults [1, 2, 2, 4] reaches further (bench/results/generator.md).
     base_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2, 4)
+    # How the U-Net pads a window to a multiple of 2 ** (levels - 1) samples: zeros | reflect.
+    pad_mode: str = "zeros"
     n_cond_tokens: int = 4  # the feature is projected to this many cross-attention tokens
     n_heads: int = 4
     cond_dropout: float = 0.1  # probability of replacing the condition with the learned null
@@ -105,6 +111,9 @@ class GenerateConfig:
     ratio: float = 2.0  # synthetic windows per real training window
     steps: int = 50  # sampler steps
     solver: str = "ddim"  # ddim | dpm (multistep DPM-Solver++)
+    # Where the sampler's steps fall (diffusers' names): trailing starts at T - 1 and ends one
+    # stride above 0; linspace runs from T - 1 down to 0, so its last x0 comes from t = 0.
+    timestep_spacing: str = "trailing"
     eta: float = 0.0  # DDIM stochasticity
     guidance_scale: float = 1.0  # classifier-free guidance; 1.0 = off
     batch_size: int = 256
@@ -136,6 +145,9 @@ class DownstreamConfig:
     backbone: str = "cnn"  # cnn | crossformer | tdct | stcnet
     augment: str = "none"  # none | a classic augmentation | real | label | gmss | sass
     synthetic_ratio: float = 2.0  # extra windows per real training window
+    # Epochs when synthetic or augmented windows are added (0 = train.epochs): the augmented set
+    # is 1 + synthetic_ratio times larger, so the same epochs would mean that many more steps.
+    augmented_epochs: int = 0
     train: TrainerConfig = field(default_factory=TrainerConfig)
 
 
@@ -220,7 +232,7 @@ VALID: dict[type, dict[str, Callable[[Any], bool]]] = {
     TrainerConfig: {
         "epochs": AT_LEAST_1, "batch_size": AT_LEAST_1, "lr": POSITIVE,
         "weight_decay": AT_LEAST_0, "label_smoothing": PROBABILITY, "patience": AT_LEAST_0,
-        "warmup_epochs": AT_LEAST_0, "grad_clip": AT_LEAST_0,
+        "warmup_epochs": AT_LEAST_0, "grad_clip": AT_LEAST_0, "max_lr_factor": POSITIVE,
     },
     ClassifierConfig: {"feat_dim": AT_LEAST_1, "dropout": PROBABILITY},
     GeneratorConfig: {
@@ -242,7 +254,7 @@ VALID: dict[type, dict[str, Callable[[Any], bool]]] = {
         "lambda_f": AT_LEAST_0, "bandwidth": POSITIVE, "chi2_quantile": Range(0, 1, True, True),
         "confidence": Range(0, 1), "max_rounds": AT_LEAST_1,
     },
-    DownstreamConfig: {"synthetic_ratio": POSITIVE},
+    DownstreamConfig: {"synthetic_ratio": POSITIVE, "augmented_epochs": AT_LEAST_0},
     EvaluateConfig: {"k": AT_LEAST_1},
 }
 

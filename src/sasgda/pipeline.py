@@ -49,8 +49,10 @@ def check_names(cfg: Config) -> None:
     from sasgda.data import get_dataset
     from sasgda.data.prepare import PROTOCOLS
     from sasgda.diffusion import CONDITIONS, PARAMETERIZATIONS, SOLVERS, build_generator
-    from sasgda.diffusion.schedulers import make_noise_scheduler
+    from sasgda.diffusion.schedulers import TIMESTEP_SPACINGS, make_noise_scheduler
     from sasgda.models import BACKBONES
+    from sasgda.models.unet1d import PAD_MODES
+    from sasgda.training.trainer import SCHEDULES
 
     info = get_dataset(cfg.data.dataset)
     names = [
@@ -63,6 +65,11 @@ def check_names(cfg: Config) -> None:
         ("downstream.augment", cfg.downstream.augment,
          ("none", *CLASSIC_AUGMENTATIONS, *SYNTHETIC_STRATEGIES)),
         ("evaluate.evaluator_backbone", cfg.evaluate.evaluator_backbone, BACKBONES),
+        ("generator.pad_mode", cfg.generator.pad_mode, PAD_MODES),
+        ("generate.timestep_spacing", cfg.generate.timestep_spacing, TIMESTEP_SPACINGS),
+        *[(f"{where}.train.schedule", section.train.schedule, SCHEDULES) for where, section in
+          (("classifier", cfg.classifier), ("downstream", cfg.downstream),
+           ("evaluate", cfg.evaluate))],
     ]
     for key, value, valid in names:
         if value not in valid:
@@ -293,13 +300,16 @@ def train_downstream(
         x_extra, y_extra = extra_training_windows(cfg, run, dcfg.augment, x_train, y_train, rng)
         x_train = np.concatenate([x_train, x_extra.astype(np.float32)])
         y_train = np.concatenate([y_train, y_extra.astype(np.int64)])
+    train_cfg = dcfg.train
+    if dcfg.augment != "none" and dcfg.augmented_epochs:
+        train_cfg = replace(train_cfg, epochs=dcfg.augmented_epochs)
     with run.timed(f"train-downstream {dcfg.backbone}-{dcfg.augment}"):
         torch.manual_seed(cfg.seed)
         model = build_classifier(dcfg.backbone, n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
                                  n_classes=len(w["classes"]))
         out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        history = fit(model, x_train, y_train, *split_arrays(w, "val"), dcfg.train,
+        history = fit(model, x_train, y_train, *split_arrays(w, "val"), train_cfg,
                       device=device, seed=cfg.seed, progress=progress,
                       metrics_path=out / "metrics.jsonl",
                       desc=f"{dcfg.backbone}-{dcfg.augment}")
@@ -499,6 +509,7 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
 
     def synthesize(cond: np.ndarray) -> np.ndarray:
         return sample(generator_model, cond, n_times=n_times, solver=g.solver, steps=g.steps,
+                      timestep_spacing=g.timestep_spacing,
                       eta=g.eta, guidance_scale=g.guidance_scale,
                       num_train_timesteps=cfg.generator.num_train_timesteps,
                       beta_schedule=cfg.generator.beta_schedule,

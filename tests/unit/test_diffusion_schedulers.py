@@ -53,6 +53,18 @@ def test_ddim_with_exact_x0_follows_the_forward_process():
     assert (x - x0).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("spacing, last", [("trailing", 39), ("linspace", 0)])
+def test_timestep_spacing_sets_the_first_and_last_step(spacing, last):
+    sampler = make_sampler("ddim", CFG, steps=25, timestep_spacing=spacing)
+    assert int(sampler.timesteps[0]) == 999 and int(sampler.timesteps[-1]) == last
+    # Whatever the spacing, the last DDIM step returns the model's x0.
+    x0 = torch.randn(2, 3, 40)
+    x = torch.randn(2, 3, 40)
+    for t in sampler.timesteps:
+        x = sampler.step(x0, t, x, eta=0.0).prev_sample
+    assert (x - x0).abs().max() < 1e-4
+
+
 def test_dpm_with_exact_x0_ends_at_x0():
     sampler = make_sampler("dpm", CFG, steps=20)
     gen = torch.Generator().manual_seed(1)
@@ -86,6 +98,8 @@ def test_bad_arguments_raise(tmp_path):
         make_sampler("euler", CFG, 10)
     with pytest.raises(ValueError, match="steps"):
         make_sampler("ddim", CFG, 0)
+    with pytest.raises(ValueError, match="timestep_spacing='even'"):
+        make_sampler("ddim", CFG, 10, timestep_spacing="even")
     with pytest.raises(FileNotFoundError):
         load_scheduler_config(tmp_path / "missing.json")
 

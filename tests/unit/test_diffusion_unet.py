@@ -25,6 +25,21 @@ def test_output_shape_any_length(n_times):
     assert torch.isfinite(out).all()
 
 
+def test_reflect_padding_pads_with_the_window_itself():
+    """A window padded inside the network: zeros and reflect differ only through the padding,
+    and a window that needs none is the same under both."""
+    zeros = tiny_model()
+    reflect = tiny_model(pad_mode="reflect")
+    reflect.load_state_dict(zeros.state_dict())
+    t, cond = torch.tensor([10, 500]), torch.randn(2, 12)
+    x = torch.randn(2, 3, 40)  # a multiple of 4: no padding
+    torch.testing.assert_close(zeros(x, t, cond), reflect(x, t, cond))
+    x = torch.randn(2, 3, 37)
+    assert not torch.allclose(zeros(x, t, cond), reflect(x, t, cond))
+    with pytest.raises(ValueError, match="pad_mode='wrap'"):
+        tiny_model(pad_mode="wrap")
+
+
 def test_scalar_timestep_matches_vector():
     model = tiny_model()
     x, cond = torch.randn(4, 3, 40), torch.randn(4, 12)

@@ -190,9 +190,23 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert _lr_factor(100, 10, 100) == pytest.approx(0.0)
 
 
+def test_onecycle_schedule_learns_and_ends_near_zero(tmp_path):
+    x, y = _separable(256, seed=0)
+    model = _model()
+    metrics = tmp_path / "metrics.jsonl"
+    cfg = TrainerConfig(epochs=8, batch_size=32, lr=1.5e-3, schedule="onecycle")
+    fit(model, x, y, None, None, cfg,
+        device="cpu", seed=0, progress=False, metrics_path=metrics)
+    lrs = [json.loads(line)["lr"] for line in metrics.read_text().splitlines()]
+    assert max(lrs) <= 3e-3 and lrs[-1] < 0.05 * max(lrs)  # peaks at max_lr_factor x lr, anneals
+    x_test, y_test = _separable(256, seed=1)
+    assert accuracy(predict_logits(model, x_test, device="cpu"), y_test) > 0.9
+
+
 @pytest.mark.parametrize(
     "change, match",
     [
+        (dict(schedule="step"), "schedule='step'"),
         (dict(epochs=0), "epochs"),
         (dict(lr=0.0), "lr"),
         (dict(label_smoothing=1.0), "label_smoothing"),

@@ -53,6 +53,7 @@ def sample(
     n_times: int,
     solver: str = "ddim",
     steps: int = 50,
+    timestep_spacing: str = "trailing",
     eta: float = 0.0,
     guidance_scale: float = 1.0,
     num_train_timesteps: int = 1000,
@@ -77,6 +78,8 @@ def sample(
         DDIM, or multistep DPM-Solver++ (which has no ``eta``).
     steps : int
         Sampler steps.
+    timestep_spacing : {"trailing", "linspace", "leading"}
+        Where the steps fall (:func:`~sasgda.diffusion.schedulers.make_sampler`).
     eta : float
         DDIM stochasticity in [0, 1]: 0 is the deterministic DDIM, 1 the DDPM posterior.
     guidance_scale : float
@@ -126,7 +129,7 @@ def sample(
 
     device = torch.device(device)
     schedule = GeneratorConfig(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
-    sampler = make_sampler(solver, schedule, steps)
+    sampler = make_sampler(solver, schedule, steps, timestep_spacing)
     # On the model's device once, not at every step.
     x0_kwargs = dict(alphas_cumprod=sampler.alphas_cumprod.to(device),
                      parameterization=parameterization)
@@ -144,7 +147,7 @@ def sample(
             x = torch.randn(shape, generator=generator, device=noise_device).to(device)
             x = x * sampler.init_noise_sigma
             # Resets the multistep solver's history for this batch.
-            sampler.set_timesteps(steps)
+            sampler.set_timesteps(steps)  # keeps the spacing it was made with
             for t in sampler.timesteps:
                 x0_hat = _guided_x0(model, x, t.to(device), c, guidance_scale, **x0_kwargs)
                 if solver == "ddim":

@@ -20,6 +20,7 @@ from sasgda.config import GeneratorConfig
 from sasgda.utils.io import atomic_write_text, load_json
 
 SOLVERS = ("ddim", "dpm")
+TIMESTEP_SPACINGS = ("trailing", "linspace", "leading")
 
 # The keys that define the forward process; a sampler built from them has the training betas.
 _SCHEDULE_KEYS = ("num_train_timesteps", "beta_schedule", "beta_start", "beta_end", "trained_betas")
@@ -53,13 +54,15 @@ def make_noise_scheduler(cfg: GeneratorConfig | Mapping[str, Any]) -> DDPMSchedu
 
 
 def make_sampler(
-    solver: str, cfg: GeneratorConfig | Mapping[str, Any], steps: int
+    solver: str, cfg: GeneratorConfig | Mapping[str, Any], steps: int,
+    timestep_spacing: str = "trailing",
 ) -> DDIMScheduler | DPMSolverMultistepScheduler:
     """A sampling scheduler with the training betas, its timesteps set to ``steps`` steps.
 
-    Timesteps are spaced ``"trailing"`` so that the first one is T - 1, where the sampler's pure
-    noise really is x_T; DDIM sets the final alpha to one so that its last step returns the
-    model's x0 without residual noise (DPM-Solver++ does the same with ``final_sigmas_type``).
+    ``"trailing"`` and ``"linspace"`` timesteps start at T - 1, where the sampler's pure noise
+    really is x_T (``"leading"`` starts lower); trailing ends one stride above 0, linspace at 0.
+    DDIM sets the final alpha to one so that its last step returns the model's x0 without
+    residual noise (DPM-Solver++ does the same with ``final_sigmas_type``).
 
     Parameters
     ----------
@@ -69,7 +72,12 @@ def make_sampler(
         The generator config or the saved training scheduler config.
     steps : int
         Number of sampling steps, 1 to ``num_train_timesteps``.
+    timestep_spacing : {"trailing", "linspace", "leading"}
+        diffusers' spacing of the steps.
     """
+    if timestep_spacing not in TIMESTEP_SPACINGS:
+        raise ValueError(f"timestep_spacing={timestep_spacing!r}: expected one of "
+                         f"{', '.join(TIMESTEP_SPACINGS)}")
     schedule = {k: v for k, v in make_noise_scheduler(cfg).config.items() if k in _SCHEDULE_KEYS}
     if not 1 <= steps <= schedule["num_train_timesteps"]:
         raise ValueError(
@@ -81,7 +89,7 @@ def make_sampler(
             prediction_type="sample",
             clip_sample=False,
             set_alpha_to_one=True,
-            timestep_spacing="trailing",
+            timestep_spacing=timestep_spacing,
         )
     elif solver == "dpm":
         sampler = DPMSolverMultistepScheduler(
@@ -90,7 +98,7 @@ def make_sampler(
             algorithm_type="dpmsolver++",
             solver_order=2,
             final_sigmas_type="zero",
-            timestep_spacing="trailing",
+            timestep_spacing=timestep_spacing,
         )
     else:
         raise ValueError(f"solver={solver!r}: expected one of {', '.join(SOLVERS)}")

@@ -46,7 +46,8 @@ def build_generator(
     Parameters
     ----------
     cfg : GeneratorConfig
-        Uses ``condition``, ``base_channels``, ``channel_mults``, ``n_cond_tokens``, ``n_heads``.
+        Uses ``condition``, ``base_channels``, ``channel_mults``, ``pad_mode``,
+        ``n_cond_tokens``, ``n_heads``.
     n_chans : int
         Channels of the windows.
     cond_dim : int
@@ -64,6 +65,7 @@ def build_generator(
         n_cond_tokens=cfg.n_cond_tokens,
         n_heads=cfg.n_heads,
         n_classes=n_classes if cfg.condition == "label" else None,
+        pad_mode=cfg.pad_mode,
     )
 
 

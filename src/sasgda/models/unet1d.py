@@ -24,6 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+PAD_MODES = ("zeros", "reflect")
+
+
 def _groups(channels: int) -> int:
     """GroupNorm groups: 32 where the width allows it, else the largest divisor of 32 that fits."""
     return math.gcd(32, channels)
@@ -139,6 +142,10 @@ class ConditionalUNet1D(nn.Module):
         Number of condition tokens the feature (or class embedding) is turned into.
     n_heads : int
         Attention heads; must divide every level's width.
+    pad_mode : {"zeros", "reflect"}
+        How a window is padded to a multiple of ``2 ** (len(channel_mults) - 1)`` samples
+        inside the network: zeros, or the window reflected at its end (no step at the edge for
+        the convolutions to reproduce).
     n_classes : int or None
         ``None``: semantic mode, the condition is a feature (batch, cond_dim) float32. An integer:
         label mode, the condition is a label (batch,) int64 in ``[0, n_classes)``.
@@ -154,8 +161,11 @@ class ConditionalUNet1D(nn.Module):
         n_cond_tokens: int = 4,
         n_heads: int = 4,
         n_classes: int | None = None,
+        pad_mode: str = "zeros",
     ):
         super().__init__()
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode={pad_mode!r}: expected one of {', '.join(PAD_MODES)}")
         channel_mults = tuple(int(m) for m in channel_mults)
         for name, value in dict(
             n_chans=n_chans,
@@ -188,7 +198,9 @@ class ConditionalUNet1D(nn.Module):
             n_cond_tokens=n_cond_tokens,
             n_heads=n_heads,
             n_classes=n_classes,
+            pad_mode=pad_mode,
         )
+        self.pad_mode = "constant" if pad_mode == "zeros" else pad_mode
         self.n_chans = n_chans
         self.base_channels = base_channels
         self.cond_dim = cond_dim
@@ -316,7 +328,7 @@ class ConditionalUNet1D(nn.Module):
         tokens = self.condition_tokens(cond, drop_mask)
 
         pad = -n_times % self.time_multiple
-        h = self.conv_in(F.pad(x, (0, pad)) if pad else x)
+        h = self.conv_in(F.pad(x, (0, pad), mode=self.pad_mode) if pad else x)
         skips = []
         for block, attn, down in zip(
             self.down_blocks, self.down_attns, self.downsamples, strict=True

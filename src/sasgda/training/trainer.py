@@ -28,6 +28,8 @@ from tqdm.auto import tqdm
 
 from sasgda.config import TrainerConfig, check_config
 
+SCHEDULES = ("cosine", "onecycle")
+
 
 def _check_arrays(x: np.ndarray, y: np.ndarray, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Windows ``(N, C, L)`` float32 and labels ``(N,)`` int64 as CPU tensors (no copy)."""
@@ -112,7 +114,8 @@ def fit(
         train for ``cfg.epochs`` and keep the last weights.
     cfg : TrainerConfig
         Epochs, batch size, learning rate, weight decay, label smoothing, patience, warm-up
-        epochs and gradient clipping (0 = off). ``patience`` 0 turns early stopping off.
+        epochs, gradient clipping (0 = off) and the learning-rate schedule. ``patience`` 0
+        turns early stopping off.
     device : str or torch.device
         Where to train; the arrays stay on the CPU and batches are moved there.
     seed : int
@@ -133,6 +136,8 @@ def fit(
         validation data), ``epochs_run``, ``stopped_early`` and ``train_seconds``.
     """
     check_config(cfg, "train")
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"schedule={cfg.schedule!r}: expected one of {', '.join(SCHEDULES)}")
     x_tr, y_tr = _check_arrays(x_train, y_train, "x_train/y_train")
     if len(x_tr) < 2:
         raise ValueError(f"x_train: {len(x_tr)} training windows, expected at least 2")
@@ -154,9 +159,14 @@ def fit(
     total_steps = cfg.epochs * steps_per_epoch
     warmup_steps = cfg.warmup_epochs * steps_per_epoch
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, warmup_steps, total_steps)
-    )
+    if cfg.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.max_lr_factor * cfg.lr, total_steps=max(total_steps, 2)
+        )
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: _lr_factor(step, warmup_steps, total_steps)
+        )
     generator = torch.Generator().manual_seed(int(seed))
 
     if metrics_path is not None:

@@ -1,0 +1,235 @@
+"""Where the pipeline loses against the reference prototype: a controlled ablation on MyoUP.
+
+    python bench/reference_gap.py prototype [--subjects 3 5 7]     # the prototype's own figures
+    python bench/reference_gap.py ablation [--subjects 3 5 7] [--variants ...] [--jobs 2]
+    python bench/reference_gap.py report
+
+`prototype` runs ../shared/reference/prototype_srg.py on each subject and keeps its JSON.
+`ablation` runs the pipeline with the settings of :data:`VARIANTS`: ``prototype-like`` sets
+every difference the issue lists to the prototype's value, ``defaults`` is the project's
+defaults, and each ``-x`` row puts one difference back to the pipeline's old value, so that its
+loss against ``prototype-like`` is what that difference costs. Each cell (variant, subject,
+seed) records the accuracy of none / real / gmss, the task-aware classifier's recognition rate
+on the generated windows, their RMS per channel and their spectrum against the real training
+windows. Cells are committed under bench/results/reference-gap/ and reused on a rerun; a
+variant starts from a copy of its parent's run folder, so the stages it does not change (the
+classifier, the generator) are not trained again. `report` writes
+bench/results/reference-gap.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sasgda.benchmark import run_benchmark, run_dir
+from sasgda.config import build_config
+from sasgda.utils.io import atomic_write_text, load_json, load_json_if, save_json
+
+ROOT = Path(__file__).resolve().parents[1]
+MYOUP = ROOT.parent / "shared" / "data" / "myoup-ninapro"
+PROTOTYPE = ROOT.parent / "shared" / "reference" / "prototype_srg.py"
+OUT = ROOT / "runs" / "reference-gap"
+CELLS = ROOT / "bench" / "results" / "reference-gap"
+METHODS = ["none", "real", "gmss"]
+
+BASE = ["data.dataset=myoup", "device=cpu", "generate.steps=25"]
+# Every difference the issue lists, at the prototype's value.
+PROTOTYPE_LIKE = {
+    "holdout": ["data.val_fraction=0"],  # all training repetitions, no early stopping
+    "schedule": ["downstream.train.schedule=onecycle", "downstream.train.epochs=25",
+                 "downstream.augmented_epochs=12",
+                 "classifier.train.schedule=onecycle", "classifier.train.epochs=25"],
+    "generator": ["generator.base_channels=64", "generator.channel_mults=[1,2,2,2]",
+                  "generator.pad_mode=reflect"],
+    "fourier": ["generator.lambda_fourier=1.26"],
+    "ema": ["generator.ema_decay=0.995", "generator.ema_warmup=false"],
+    "proportions": ["generate.balanced=false"],
+    "timesteps": ["generate.timestep_spacing=linspace"],
+}
+# variant -> (parent whose run folder it starts from, overrides). `pipeline-X` is
+# prototype-like with X back at the pipeline's former default.
+VARIANTS: dict[str, tuple[str | None, list[str]]] = {
+    "prototype-like": (None, [o for group in PROTOTYPE_LIKE.values() for o in group]),
+    "defaults": (None, []),
+}
+for _name in PROTOTYPE_LIKE:
+    VARIANTS[f"pipeline-{_name}"] = ("prototype-like", [
+        o for group, overrides in PROTOTYPE_LIKE.items() if group != _name for o in overrides])
+
+
+def variant_config(name: str):
+    return build_config(overrides=[*BASE, *VARIANTS[name][1]])
+
+
+def cell_file(variant: str, subject: str, seed: int | str) -> Path:
+    return CELLS / f"{variant}-s{subject}-seed{seed}.json"
+
+
+# --- the prototype -------------------------------------------------------------------------------
+
+
+def run_prototype(subjects: list[str]) -> None:
+    for subject in subjects:
+        path = CELLS / f"prototype-s{subject}.json"
+        if path.is_file():
+            continue
+        print(f"prototype, subject {subject} ...", flush=True)
+        done = subprocess.run([sys.executable, str(PROTOTYPE), subject], cwd=ROOT,
+                              capture_output=True, text=True, check=True)
+        save_json(path, json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# --- fidelity of the generated windows -----------------------------------------------------------
+
+
+def band_power_db(x: np.ndarray, n_bands: int = 5) -> np.ndarray:
+    """Mean periodogram power of ``x`` (N, C, L) in ``n_bands`` equal frequency bands, in dB,
+    per channel: (C, n_bands). The DC bin is left out (windows are z-scored per channel)."""
+    power = np.abs(np.fft.rfft(x, axis=-1)[..., 1:]) ** 2
+    bands = np.array_split(power.mean(0), n_bands, axis=-1)
+    return 10 * np.log10(np.stack([b.mean(-1) for b in bands], axis=-1))
+
+
+def fidelity(run: Path, strategy: str) -> dict:
+    """Recognition rate, RMS ratio per channel and band-power difference of one synthetic set."""
+    import torch
+
+    from sasgda.pipeline import load_classifier, load_windows, split_arrays
+    from sasgda.training import predict_logits
+    from sasgda.utils.io import load_npz
+    from sasgda.utils.rundir import RunDir
+
+    rd = RunDir(run)
+    x_real, _ = split_arrays(load_windows(rd), "train")
+    syn = load_npz(rd.synthetic(strategy))
+    classifier = load_classifier(rd, torch.device("cpu"))
+    recognised = predict_logits(classifier, syn["x"], device="cpu").argmax(1) == syn["y"]
+
+    def rms(x):
+        return np.sqrt((x.astype(np.float64) ** 2).mean(axis=(0, 2)))
+
+    ratio = rms(syn["x"]) / rms(x_real)
+    db = band_power_db(syn["x"]) - band_power_db(x_real)
+    return {"recognition": float(recognised.mean()), "rms_ratio": ratio.round(3).tolist(),
+            "band_db": db.mean(0).round(2).tolist(), "max_abs_band_db": float(np.abs(db).max())}
+
+
+# --- the ablation --------------------------------------------------------------------------------
+
+
+def run_variant(variant: str, subjects: list[str], seeds: list[int], jobs: int) -> None:
+    todo = [s for s in subjects for seed in seeds if not cell_file(variant, s, seed).is_file()]
+    if not todo:
+        return
+    out = OUT / variant
+    parent = VARIANTS[variant][0]
+    for subject in todo:
+        for seed in seeds:
+            src, dst = run_dir(OUT / (parent or variant), subject, seed), run_dir(out, subject,
+                                                                                     seed)
+            if parent and src.is_dir() and not dst.exists():
+                # The run's fingerprints decide which of the parent's stages still hold.
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("downstream"))
+    print(f"{variant}: subjects {todo}", flush=True)
+    cells = run_benchmark(variant_config(variant), data_path=str(MYOUP), subjects=todo,
+                          methods=METHODS, backbones=["cnn"], seeds=seeds, out=out, jobs=jobs,
+                          progress=False)
+    for subject in todo:
+        for seed in seeds:
+            run = run_dir(out, subject, seed)
+            result = {"variant": variant, "subject": subject, "seed": seed,
+                      "accuracy": {c["method"]: c["accuracy"] for c in cells
+                                   if c["subject"] == subject and c["seed"] == seed},
+                      "fidelity": {s: fidelity(run, s) for s in ("real", "gmss")},
+                      "timings_s": load_json(run / "run_info.json").get("timings_s", {})}
+            save_json(cell_file(variant, subject, seed), result)
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def report() -> str:
+    lines = ["# The gap to the reference prototype (MyoUP, intra-subject, CNN downstream)", "",
+             "Generated by `python bench/reference_gap.py report` from the cells in "
+             "`bench/results/reference-gap/` (2-core CPU). Accuracy % on test repetitions 2 and 5;"
+             " fidelity of the generated GMSS windows against the real training windows: the "
+             "task-aware classifier's recognition rate, RMS ratio (mean over channels, "
+             "[min, max]) and the largest band-power difference over 5 bands x 8 channels (dB).",
+             "", "## The prototype", "",
+             "`python ../shared/reference/prototype_srg.py S` (its 2 downstream seeds averaged).",
+             "", "| subject | none | real | gmss | jitter | gmss - none | RMS ratio (gmss) |",
+             "|---|---|---|---|---|---|---|"]
+    protos = {p.stem.split("-s")[1]: load_json(p) for p in sorted(CELLS.glob("prototype-s*.json"))}
+    for subject, p in protos.items():
+        a = {k: np.mean(v) for k, v in p["accuracy"].items()}
+        lines.append(f"| {subject} | {a['none']:.1f} | {a['real']:.1f} | {a['gmss']:.1f} | "
+                     f"{a['jitter']:.1f} | {a['gmss'] - a['none']:+.1f} | "
+                     f"{p['rms_ratio']['gmss']:.3f} |")
+    lines += ["", "## The ablation", "",
+              "`prototype-like`: the pipeline with every listed difference at the prototype's "
+              "value; `pipeline-X`: the same with X back at the pipeline's former default; "
+              "`defaults`: the pipeline's defaults. Mean over the subjects each row has.", "",
+              "| variant | subjects | none | real | gmss | gmss - none | recognition (gmss) | "
+              "RMS ratio (gmss) | max band dB (gmss) |", "|---|---|---|---|---|---|---|---|---|"]
+    for variant in VARIANTS:
+        cells = [load_json(p) for p in sorted(CELLS.glob(cell_file(variant, "*", "*").name))]
+        if not cells:
+            lines.append(f"| {variant} | not run | | | | | | | |")
+            continue
+        acc = {m: 100 * np.mean([c["accuracy"][m] for c in cells]) for m in METHODS}
+        fid = [c["fidelity"]["gmss"] for c in cells]
+        ratios = np.array([f["rms_ratio"] for f in fid])
+        subjects = ", ".join(sorted({c["subject"] for c in cells}, key=int))
+        lines.append(
+            f"| {variant} | {subjects} | {acc['none']:.1f} | {acc['real']:.1f} | {acc['gmss']:.1f} "
+            f"| {acc['gmss'] - acc['none']:+.1f} | "
+            f"{100 * np.mean([f['recognition'] for f in fid]):.1f} | "
+            f"{ratios.mean():.3f} [{ratios.min():.2f}, {ratios.max():.2f}] | "
+            f"{np.mean([f['max_abs_band_db'] for f in fid]):.2f} |")
+    lines += ["", "## Per subject", "", "| variant | subject | none | real | gmss | "
+              "recognition (gmss) | RMS ratio (gmss) | band dB (gmss, low to high) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for path in sorted(CELLS.glob("*-seed*.json")):
+        c = load_json(path)
+        f = c["fidelity"]["gmss"]
+        lines.append(f"| {c['variant']} | {c['subject']} | "
+                     + " | ".join(f"{100 * c['accuracy'][m]:.1f}" for m in METHODS)
+                     + f" | {100 * f['recognition']:.1f} | {np.mean(f['rms_ratio']):.3f} | "
+                     + ", ".join(f"{d:+.2f}" for d in f["band_db"]) + " |")
+    lines += ["", "## Settings of each variant", "", "```"]
+    lines += [f"{name}: {' '.join(overrides) or '(defaults)'}"
+              for name, (_, overrides) in VARIANTS.items()]
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["prototype", "ablation", "report"])
+    parser.add_argument("--subjects", nargs="+", default=["3", "5", "7"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    CELLS.mkdir(parents=True, exist_ok=True)
+    if args.what == "prototype":
+        run_prototype(args.subjects)
+    elif args.what == "ablation":
+        for variant in args.variants:
+            if variant not in VARIANTS:
+                parser.error(f"unknown variant {variant!r} (valid: {', '.join(VARIANTS)})")
+            run_variant(variant, args.subjects, args.seeds, args.jobs)
+    atomic_write_text(ROOT / "bench" / "results" / "reference-gap.md", report())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
