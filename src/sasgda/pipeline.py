@@ -52,6 +52,7 @@ def check_names(cfg: Config) -> None:
     from sasgda.diffusion.schedulers import TIMESTEP_SPACINGS, make_noise_scheduler
     from sasgda.models import BACKBONES
     from sasgda.models.unet1d import PAD_MODES
+    from sasgda.semantic.sass import SASS_CANDIDATES
     from sasgda.training.trainer import SCHEDULES
 
     info = get_dataset(cfg.data.dataset)
@@ -67,6 +68,7 @@ def check_names(cfg: Config) -> None:
         ("evaluate.evaluator_backbone", cfg.evaluate.evaluator_backbone, BACKBONES),
         ("generator.pad_mode", cfg.generator.pad_mode, PAD_MODES),
         ("generate.timestep_spacing", cfg.generate.timestep_spacing, TIMESTEP_SPACINGS),
+        ("sampling.candidates", cfg.sampling.candidates, SASS_CANDIDATES),
         *[(f"{where}.train.schedule", section.train.schedule, SCHEDULES) for where, section in
           (("classifier", cfg.classifier), ("downstream", cfg.downstream),
            ("evaluate", cfg.evaluate))],

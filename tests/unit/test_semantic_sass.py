@@ -195,3 +195,26 @@ def test_small_class_and_errors():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="not a column"):
             head_confidence(head, features[:2], 7)
+
+
+def test_neighbour_candidates_lie_between_real_neighbours_and_favour_sparse_regions():
+    # Class 0: a dense cluster of 100 features and a sparse one of 20, far apart.
+    rng = np.random.default_rng(0)
+    dense, sparse = rng.normal(0, 0.1, (100, 8)), rng.normal(5, 1.0, (20, 8))
+    features = np.concatenate([dense, sparse, rng.normal(-5, 1.0, (60, 8))]).astype(np.float32)
+    labels = np.repeat([0, 0, 1], [100, 20, 60])
+    gaussians = ClassGaussians().fit(features, labels)
+    cfg = dataclasses.replace(SamplingConfig(), candidates="neighbours", iters=0, confidence=0.0)
+    sampler = SparseAwareSampler(gaussians, features, labels, lambda f: f[:, :2], cfg)
+    cond = sampler.neighbour_candidates(0, 3000, np.random.default_rng(1))
+    assert cond.shape == (3000, 8) and cond.dtype == np.float32
+    # Inside the anchor's k-NN ball: every condition is on the manifold.
+    assert not np.isnan(sampler.rarity(cond, 0)).any()
+    # Anchors are drawn in proportion to their k-NN radius: the sparse cluster, 1/6 of the
+    # real features, gets most of the conditions.
+    in_sparse = np.linalg.norm(cond - 5, axis=1) < np.linalg.norm(cond, axis=1)
+    assert in_sparse.mean() > 0.5
+    out = sampler.sample(0, 50, np.random.default_rng(2))
+    assert len(out["cond"]) == 50
+    with pytest.raises(ValueError, match="sampling.candidates='grid'"):
+        _sampler(candidates="grid")

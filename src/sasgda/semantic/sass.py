@@ -13,6 +13,12 @@ For class k with real features R_k and a quota of m conditions, SASS
           + lambda_f sum_i relu(maha_k(c_i)^2 - chi2_D(q))               (fidelity);
 4. keeps the conditions the task-aware classifier's head gives p(k | c) >= ``confidence``.
 
+With ``candidates = "neighbours"`` steps 1-2 are replaced by conditions drawn between real
+features: an anchor R_j with probability proportional to its k-NN radius r_j (sparse regions
+first), one of its k nearest same-class neighbours R_n, and c = R_j + u (R_n - R_j), u ~ U(0, 1).
+Such a condition lies inside R_j's ball, so on the manifold, where GMSS draws in 128 dimensions
+mostly lie away from every real feature; steps 3-4 are unchanged.
+
 The paper gives these steps but not their exact formulas; design.md fixes the ones above.
 Choices made here, beyond design.md:
 
@@ -51,6 +57,7 @@ from sasgda.config import SamplingConfig, check_config
 from sasgda.semantic.gaussians import ClassGaussians
 
 Head = Callable[[torch.Tensor], torch.Tensor]
+SASS_CANDIDATES = ("gaussian", "neighbours")
 
 # Largest candidate x real distance block held in memory at once (float64 entries, 128 MiB).
 _BLOCK_ELEMENTS = 2**24
@@ -305,6 +312,9 @@ class SparseAwareSampler:
     ):
         cfg = SamplingConfig() if cfg is None else cfg
         check_config(cfg, "sampling")
+        if cfg.candidates not in SASS_CANDIDATES:
+            raise ValueError(f"sampling.candidates={cfg.candidates!r}: expected one of "
+                             f"{', '.join(SASS_CANDIDATES)}")
         features = np.asarray(features, dtype=np.float64)
         labels = np.asarray(labels)
         if features.ndim != 2 or features.shape[1] != gaussians.means_.shape[1]:
@@ -435,6 +445,29 @@ class SparseAwareSampler:
         refined = u.double().cpu().numpy() * state["unit"] * self.scale_ + self.mean_
         return refined.astype(np.float32)
 
+    def neighbour_candidates(self, label: int, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``m`` conditions between real features, sparse regions first (``candidates =
+        neighbours``): an anchor R_j drawn with probability proportional to its k-NN radius
+        r_j, one of its k nearest same-class neighbours R_n at random, and a point u ~ U(0, 1)
+        of the way from R_j to R_n. Each lies inside R_j's ball, so on the manifold.
+
+        Returns
+        -------
+        ndarray, shape (m, D), float32, in the original feature space.
+        """
+        state = self._state(label)
+        real, radii, k = state["real"], state["radii"], state["k"]
+        if "neighbours" not in state:
+            state["neighbours"] = (NearestNeighbors(n_neighbors=k + 1).fit(real)
+                                   .kneighbors(real, return_distance=False)[:, 1:])
+        total = radii.sum()
+        weights = radii / total if total > 0 else None  # all radii 0: duplicates, draw evenly
+        anchors = rng.choice(len(real), size=m, p=weights)
+        partners = state["neighbours"][anchors, rng.integers(0, k, size=m)]
+        u = rng.random((m, 1))
+        z = real[anchors] + u * (real[partners] - real[anchors])
+        return (z * self.scale_ + self.mean_).astype(np.float32)
+
     def confidence(self, cond, label: int) -> np.ndarray:
         """p(label | c) from the classifier head, shape (M,), float32."""
         return head_confidence(self.head, cond, int(label), device=self.device)
@@ -460,14 +493,18 @@ class SparseAwareSampler:
         cfg = self.cfg
         if m < 0:
             raise ValueError(f"m must be >= 0, got {m}")
-        # 1. Oversampled GMSS candidates.
-        candidates = self.gaussians.sample(cfg.oversample * m, label, rng, scale=cfg.gmss_scale)
-        # 2. Rarity; drop off-manifold candidates, keep the m rarest.
-        rarity = self.rarity(candidates, label)
-        on_manifold = np.flatnonzero(~np.isnan(rarity))
-        rarest = on_manifold[np.argsort(-rarity[on_manifold], kind="stable")[:m]]
-        # 3. Refinement on the sparsity / diversity / fidelity potential.
-        cond = self.refine(candidates[rarest], label)
+        if cfg.candidates == "neighbours":
+            cond = self.refine(self.neighbour_candidates(label, m, rng), label)
+        else:
+            # 1. Oversampled GMSS candidates.
+            candidates = self.gaussians.sample(cfg.oversample * m, label, rng,
+                                               scale=cfg.gmss_scale)
+            # 2. Rarity; drop off-manifold candidates, keep the m rarest.
+            rarity = self.rarity(candidates, label)
+            on_manifold = np.flatnonzero(~np.isnan(rarity))
+            rarest = on_manifold[np.argsort(-rarity[on_manifold], kind="stable")[:m]]
+            # 3. Refinement on the sparsity / diversity / fidelity potential.
+            cond = self.refine(candidates[rarest], label)
         # 4. Confidence filter.
         probs = self.confidence(cond, label)
         keep = probs >= cfg.confidence
