@@ -30,7 +30,7 @@ import numpy as np
 
 from sasgda.benchmark import run_benchmark, run_dir
 from sasgda.config import build_config
-from sasgda.utils.io import atomic_write_text, load_json, load_json_if, save_json
+from sasgda.utils.io import atomic_write_text, load_json, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 MYOUP = ROOT.parent / "shared" / "data" / "myoup-ninapro"
