@@ -40,28 +40,47 @@ CELLS = ROOT / "bench" / "results" / "reference-gap"
 METHODS = ["none", "real", "gmss"]
 
 BASE = ["data.dataset=myoup", "device=cpu", "generate.steps=25"]
-# Every difference the issue lists, at the prototype's value.
-PROTOTYPE_LIKE = {
-    "holdout": ["data.val_fraction=0"],  # all training repetitions, no early stopping
-    "schedule": ["downstream.train.schedule=onecycle", "downstream.train.epochs=25",
-                 "downstream.augmented_epochs=12",
-                 "classifier.train.schedule=onecycle", "classifier.train.epochs=25"],
-    "generator": ["generator.base_channels=64", "generator.channel_mults=[1,2,2,2]",
-                  "generator.pad_mode=reflect"],
-    "fourier": ["generator.lambda_fourier=1.26"],
-    "ema": ["generator.ema_decay=0.995", "generator.ema_warmup=false"],
-    "proportions": ["generate.balanced=false"],
-    "timesteps": ["generate.timestep_spacing=linspace"],
+# Every difference the issue lists: (the prototype's value, the pipeline's former default).
+# The Fourier weights are those of the loss's orthonormal FFT: 0.2 is the prototype's sqrt(L)/5
+# on its forward-normalised FFT at L = 40, and 0.1 / sqrt(40) = 0.0158 the former 0.1 on it.
+DIFFERENCES = {
+    "holdout": (["data.val_fraction=0"], ["data.val_fraction=0.2"]),
+    "schedule": (["downstream.train.schedule=onecycle", "downstream.train.epochs=25",
+                  "downstream.augmented_epochs=12"],
+                 ["downstream.train.schedule=cosine", "downstream.train.epochs=60",
+                  "downstream.augmented_epochs=0"]),
+    "generator": (["generator.base_channels=64", "generator.channel_mults=[1,2,2,2]",
+                   "generator.pad_mode=reflect"],
+                  ["generator.base_channels=32", "generator.channel_mults=[1,2,4]",
+                   "generator.pad_mode=zeros"]),
+    "fourier": (["generator.lambda_fourier=0.2"], ["generator.lambda_fourier=0.0158"]),
+    "ema": (["generator.ema_decay=0.995", "generator.ema_warmup=false"],
+            ["generator.ema_decay=0.999", "generator.ema_warmup=true"]),
+    "proportions": (["generate.balanced=false"], ["generate.balanced=true"]),
+    "timesteps": (["generate.timestep_spacing=linspace"], ["generate.timestep_spacing=trailing"]),
 }
+# The task-aware classifier's schedule: the prototype's in every prototype-like variant, so
+# that the variants share its features (and, where nothing else differs, the generator).
+CLASSIFIER = (["classifier.train.schedule=onecycle", "classifier.train.epochs=25"],
+              ["classifier.train.schedule=cosine", "classifier.train.epochs=60"])
+
+
+def _settings(former: set[str]) -> list[str]:
+    """Overrides with the differences in ``former`` at the pipeline's former default."""
+    groups = [("classifier", CLASSIFIER), *DIFFERENCES.items()]
+    return [o for name, values in groups for o in values[name in former]]
+
+
 # variant -> (parent whose run folder it starts from, overrides). `pipeline-X` is
-# prototype-like with X back at the pipeline's former default.
+# prototype-like with X back at the pipeline's former default; `former-defaults` is the
+# pipeline before this comparison, `defaults` the current defaults.
 VARIANTS: dict[str, tuple[str | None, list[str]]] = {
-    "prototype-like": (None, [o for group in PROTOTYPE_LIKE.values() for o in group]),
+    "prototype-like": (None, _settings(set())),
+    "former-defaults": (None, _settings({"classifier", *DIFFERENCES})),
     "defaults": (None, []),
 }
-for _name in PROTOTYPE_LIKE:
-    VARIANTS[f"pipeline-{_name}"] = ("prototype-like", [
-        o for group, overrides in PROTOTYPE_LIKE.items() if group != _name for o in overrides])
+for _name in DIFFERENCES:
+    VARIANTS[f"pipeline-{_name}"] = ("prototype-like", _settings({_name}))
 
 
 def variant_config(name: str):
@@ -152,7 +171,63 @@ def run_variant(variant: str, subjects: list[str], seeds: list[int], jobs: int) 
             save_json(cell_file(variant, subject, seed), result)
 
 
+# --- SASS against GMSS on the prototype-like runs -------------------------------------------------
+
+SASS_VARIANTS = {
+    "sass": [],  # the Gaussian candidates, rarest kept, refined
+    "sass-norefine": ["sampling.iters=0"],
+    "sass-neighbours": ["sampling.candidates=neighbours"],
+}
+
+
+def run_sass(variants: list[str], subjects: list[str], seeds: list[int]) -> None:
+    """SASS sets from the prototype-like runs' generators, each with one downstream CNN."""
+    import torch
+
+    from sasgda import pipeline
+    from sasgda.config import replace
+    from sasgda.utils.rundir import RunDir
+
+    torch.set_num_threads(1)
+    for variant in variants:
+        cfg = build_config(overrides=[*BASE, *VARIANTS["prototype-like"][1],
+                                      *SASS_VARIANTS[variant]])
+        for subject in subjects:
+            for seed in seeds:
+                path = cell_file(variant, subject, seed)
+                if path.is_file():
+                    continue
+                src = run_dir(OUT / "prototype-like", subject, seed)
+                run = RunDir(run_dir(OUT / variant, subject, seed))
+                if not run.root.exists():
+                    shutil.copytree(src, run.root, ignore=shutil.ignore_patterns("downstream"))
+                print(f"{variant}: subject {subject} seed {seed}", flush=True)
+                seeded = replace(cfg, seed=seed)
+                device = torch.device("cpu")
+                pipeline.ensure_synthetic(seeded, run, device, "sass", progress=False)
+                metrics = pipeline.train_downstream(
+                    replace(seeded, downstream=replace(seeded.downstream, augment="sass")),
+                    run, device, progress=False)
+                before = load_json(cell_file("prototype-like", subject, seed))
+                save_json(path, {"variant": variant, "subject": subject, "seed": seed,
+                                 "accuracy": {**before["accuracy"], "sass": metrics["accuracy"]},
+                                 "fidelity": {"sass": fidelity(run.root, "sass")}})
+
+
 # --- the report ----------------------------------------------------------------------------------
+
+
+def former_default_cells(subjects=("3", "5", "7"), seed: int = 0) -> list[dict]:
+    """Accuracy of the former defaults from the committed cells of bench/sasgda_myoup.py, whose
+    config is the former-defaults variant's."""
+    folder = ROOT / "bench" / "results" / "sasgda-cells"
+    cells = []
+    for subject in subjects:
+        paths = {m: folder / f"s{subject}_{m}_cnn_seed{seed}.json" for m in METHODS}
+        if all(p.is_file() for p in paths.values()):
+            cells.append({"subject": subject, "seed": seed, "fidelity": None, "accuracy": {
+                m: load_json(p)["accuracy"] for m, p in paths.items()}})
+    return cells
 
 
 def report() -> str:
@@ -180,8 +255,19 @@ def report() -> str:
               "RMS ratio (gmss) | max band dB (gmss) |", "|---|---|---|---|---|---|---|---|---|"]
     for variant in VARIANTS:
         cells = [load_json(p) for p in sorted(CELLS.glob(cell_file(variant, "*", "*").name))]
+        if not cells and variant == "former-defaults":  # on the subjects prototype-like has
+            cells = former_default_cells(sorted({
+                load_json(p)["subject"] for p in CELLS.glob(cell_file("prototype-like", "*",
+                                                                      "*").name)}))
         if not cells:
             lines.append(f"| {variant} | not run | | | | | | | |")
+            continue
+        if not all(c.get("fidelity") for c in cells):  # cells of bench/sasgda_myoup.py
+            acc = {m: 100 * np.mean([c["accuracy"][m] for c in cells]) for m in METHODS}
+            subjects = ", ".join(sorted({c["subject"] for c in cells}, key=int))
+            lines.append(f"| {variant} (bench/results/sasgda-cells) | {subjects} | "
+                         + " | ".join(f"{acc[m]:.1f}" for m in METHODS)
+                         + f" | {acc['gmss'] - acc['none']:+.1f} | | | |")
             continue
         acc = {m: 100 * np.mean([c["accuracy"][m] for c in cells]) for m in METHODS}
         fid = [c["fidelity"]["gmss"] for c in cells]
@@ -198,11 +284,27 @@ def report() -> str:
               "|---|---|---|---|---|---|---|---|"]
     for path in sorted(CELLS.glob("*-seed*.json")):
         c = load_json(path)
+        if c["variant"] not in VARIANTS:
+            continue
         f = c["fidelity"]["gmss"]
         lines.append(f"| {c['variant']} | {c['subject']} | "
                      + " | ".join(f"{100 * c['accuracy'][m]:.1f}" for m in METHODS)
                      + f" | {100 * f['recognition']:.1f} | {np.mean(f['rms_ratio']):.3f} | "
                      + ", ".join(f"{d:+.2f}" for d in f["band_db"]) + " |")
+    lines += ["", "## SASS against GMSS", "",
+              "`python bench/reference_gap.py sass`: SASS sets from the prototype-like runs' "
+              "generators and classifiers (the same none / gmss models as above), one downstream "
+              "CNN each.", "",
+              "| SASS variant | subject | none | gmss | sass | sass - gmss | recognition (sass) "
+              "| RMS ratio (sass) |", "|---|---|---|---|---|---|---|---|"]
+    for variant, overrides in SASS_VARIANTS.items():
+        cells = [load_json(p) for p in sorted(CELLS.glob(cell_file(variant, "*", "*").name))]
+        for c in cells:
+            a, f = c["accuracy"], c["fidelity"]["sass"]
+            lines.append(f"| {variant} ({' '.join(overrides) or 'defaults'}) | {c['subject']} | "
+                         f"{100 * a['none']:.1f} | {100 * a['gmss']:.1f} | {100 * a['sass']:.1f} | "
+                         f"{100 * (a['sass'] - a['gmss']):+.1f} | {100 * f['recognition']:.1f} | "
+                         f"{np.mean(f['rms_ratio']):.3f} |")
     lines += ["", "## Settings of each variant", "", "```"]
     lines += [f"{name}: {' '.join(overrides) or '(defaults)'}"
               for name, (_, overrides) in VARIANTS.items()]
@@ -213,7 +315,7 @@ def report() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["prototype", "ablation", "report"])
+    parser.add_argument("what", choices=["prototype", "ablation", "sass", "report"])
     parser.add_argument("--subjects", nargs="+", default=["3", "5", "7"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
@@ -222,6 +324,9 @@ def main() -> int:
     CELLS.mkdir(parents=True, exist_ok=True)
     if args.what == "prototype":
         run_prototype(args.subjects)
+    elif args.what == "sass":
+        run_sass([v for v in args.variants if v in SASS_VARIANTS] or list(SASS_VARIANTS),
+                 args.subjects, args.seeds)
     elif args.what == "ablation":
         for variant in args.variants:
             if variant not in VARIANTS:

@@ -28,7 +28,9 @@ from sasgda.training import extract_features, predict_logits
 from sasgda.utils.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLERS = [("ddim", 50), ("ddim", 25), ("dpm", 25), ("dpm", 15), ("dpm", 10), ("dpm", 8)]
+# (solver, steps, eta): eta 1 is DDIM with the DDPM posterior's noise.
+SAMPLERS = [("ddim", 50, 0.0), ("ddim", 25, 0.0), ("ddim", 25, 1.0), ("ddim", 100, 0.0),
+            ("dpm", 25, 0.0), ("dpm", 15, 0.0), ("dpm", 10, 0.0)]
 
 
 def score(run: Path, n: int) -> list[dict]:
@@ -45,9 +47,9 @@ def score(run: Path, n: int) -> list[dict]:
     real_feats = extract_features(classifier, x_real, device="cpu")
     model = load_generator(rd.generator_dir("semantic"), "cpu")
     rows = []
-    for solver, steps in SAMPLERS:
+    for solver, steps, eta in SAMPLERS:
         start = time.perf_counter()
-        x = sample(model, cond, n_times=x_real.shape[2], solver=solver, steps=steps,
+        x = sample(model, cond, n_times=x_real.shape[2], solver=solver, steps=steps, eta=eta,
                    timestep_spacing=cfg.generate.timestep_spacing,
                    num_train_timesteps=cfg.generator.num_train_timesteps,
                    beta_schedule=cfg.generator.beta_schedule,
@@ -57,7 +59,8 @@ def score(run: Path, n: int) -> list[dict]:
         seconds = time.perf_counter() - start
         recognised = predict_logits(classifier, x, device="cpu").argmax(1) == y
         rms = np.sqrt((x**2).mean()) / np.sqrt((x_real**2).mean())
-        rows.append({"run": run.name, "sampler": f"{solver} {steps}",
+        name = f"{solver} {steps}" + (f" eta {eta:g}" if eta else "")
+        rows.append({"run": run.name, "sampler": name,
                      "recognition": float(recognised.mean()),
                      "fid": fid(real_feats, extract_features(classifier, x, device="cpu")),
                      "rms_ratio": float(rms), "windows_per_s": n / seconds})

@@ -32,7 +32,9 @@ class DataConfig:
     include_rest: bool = False  # keep rest (label 0) windows as a class
     bandpass_hz: tuple[float, ...] | None = None  # (low, high); None = dataset default, () = off
     notch_hz: float | None = None  # mains notch; None = dataset default, 0 = off
-    val_fraction: float = 0.2  # tail of each training segment held out for early stopping
+    # Tail of each training segment held out for early stopping. 0: every training window
+    # trains the classifier, the generator and the downstream models, on fixed schedules.
+    val_fraction: float = 0.0
     test_repetitions: tuple[int, ...] | None = None  # None = dataset default (NinaPro: 2, 5)
     # The built-in simulated dataset (used when dataset = simulated).
     sim_subjects: int = 4
@@ -47,17 +49,17 @@ class DataConfig:
 class TrainerConfig:
     """The one supervised trainer, shared by the task-aware classifier and downstream models."""
 
-    epochs: int = 60
+    epochs: int = 25
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-2
     label_smoothing: float = 0.1
-    patience: int = 12  # early stopping: epochs without a better validation accuracy
+    patience: int = 12  # early stopping (with validation data): epochs without a better accuracy
     warmup_epochs: int = 2  # linear warm-up, then cosine decay to zero (schedule = cosine)
     grad_clip: float = 1.0
     # cosine: linear warm-up to lr, cosine to zero. onecycle: torch's OneCycleLR peaking at
     # max_lr_factor x lr (warm-up over 30 % of the steps, momentum cycled).
-    schedule: str = "cosine"
+    schedule: str = "onecycle"
     max_lr_factor: float = 2.0  # onecycle only
 
 
@@ -76,19 +78,22 @@ class GeneratorConfig:
     """SRG: the conditional 1D diffusion model and its training (design.md section 4)."""
 
     condition: str = "semantic"  # semantic | label
-    # Width of the first level. 32 (0.9 M parameters, 16 MFLOP per 8 x 40 window) trains at
-    # 800-1,100 windows/s on a 2-core CPU; 64 (3.1 M) needs 3.7x the FLOPs. For 2 kHz windows,
-    # channel_mults [1, 2, 2, 4] reaches further (bench/results/generator.md).
-    base_channels: int = 32
-    channel_mults: tuple[int, ...] = (1, 2, 4)
-    # How the U-Net pads a window to a multiple of 2 ** (levels - 1) samples: zeros | reflect.
-    pad_mode: str = "zeros"
+    # Width of the first level and the width multipliers of the levels; each level after the
+    # first halves the time axis. 64 and (1, 2, 2, 2) (2.0 M parameters) is about the reference
+    # prototype's size (bench/results/reference-gap.md); 32 and (1, 2, 4) is 0.9 M.
+    base_channels: int = 64
+    channel_mults: tuple[int, ...] = (1, 2, 2, 2)
+    # How the U-Net pads a window to a multiple of 2 ** (levels - 1) samples: zeros | reflect
+    # (40 samples become 48 with the window's own end, not a step to zero).
+    pad_mode: str = "reflect"
     n_cond_tokens: int = 4  # the feature is projected to this many cross-attention tokens
     n_heads: int = 4
     cond_dropout: float = 0.1  # probability of replacing the condition with the learned null
     num_train_timesteps: int = 1000  # T
     beta_schedule: str = "squaredcos_cap_v2"  # cosine schedule
-    lambda_fourier: float = 0.1  # weight of the FFT real/imaginary L1 term
+    # Weight of the L1 on the real and imaginary parts of the orthonormal FFT; 0.2 is the
+    # reference prototype's sqrt(L) / 5 on a forward-normalised FFT.
+    lambda_fourier: float = 0.2
     # How the network's output becomes x0: "direct" (it is x0) or "skip" (x0 = sqrt(abar) x_t -
     # sqrt(1 - abar) output, the x0 of v-prediction); see sasgda.diffusion.parameterization.
     # On MyoUP subject 3, "skip" kept more of the real amplitude (RMS 0.82 of real against 0.74)
@@ -99,8 +104,10 @@ class GeneratorConfig:
     batch_size: int = 128
     lr: float = 2e-4
     weight_decay: float = 0.0
-    ema_decay: float = 0.999
-    ema_warmup: bool = True  # decay min(ema_decay, (1 + n) / (10 + n)) after n updates (diffusers)
+    # 0.995 averages about the last 200 steps: with 3,000 steps, 0.999 still carried a third of
+    # the weights of the first 2,000.
+    ema_decay: float = 0.995
+    ema_warmup: bool = False  # decay min(ema_decay, (1 + n) / (10 + n)) after n updates (diffusers)
     checkpoint_every: int = 500  # steps between resumable checkpoints
 
 
@@ -113,11 +120,12 @@ class GenerateConfig:
     solver: str = "ddim"  # ddim | dpm (multistep DPM-Solver++)
     # Where the sampler's steps fall (diffusers' names): trailing starts at T - 1 and ends one
     # stride above 0; linspace runs from T - 1 down to 0, so its last x0 comes from t = 0.
-    timestep_spacing: str = "trailing"
+    timestep_spacing: str = "linspace"
     eta: float = 0.0  # DDIM stochasticity
     guidance_scale: float = 1.0  # classifier-free guidance; 1.0 = off
     batch_size: int = 256
-    balanced: bool = True  # the same number of windows for every class
+    balanced: bool = False  # True: the same number of windows for every class; False: the real
+    # class proportions, so the augmented set keeps the real set's class balance
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,7 @@ class DownstreamConfig:
     synthetic_ratio: float = 2.0  # extra windows per real training window
     # Epochs when synthetic or augmented windows are added (0 = train.epochs): the augmented set
     # is 1 + synthetic_ratio times larger, so the same epochs would mean that many more steps.
-    augmented_epochs: int = 0
+    augmented_epochs: int = 12
     train: TrainerConfig = field(default_factory=TrainerConfig)
 
 

@@ -16,7 +16,14 @@ def test_myoup_subject1_intra_subject(myoup, tmp_path):
     test = w["split"] == "test"
     assert set(np.unique(w["repetition"][test])) == {2, 5}
     assert not np.isin(w["repetition"][~test], [2, 5]).any()
-    assert {"train", "val", "test"} == set(np.unique(w["split"]))
+    # The default trains on every training window; a validation fraction takes the tail of each.
+    assert {"train", "test"} == set(np.unique(w["split"]))
+    assert main(["prepare", "--dataset", "myoup", "--data", str(myoup), "--subject", "1",
+                 "--run-dir", str(tmp_path / "v"), "--set", "data.val_fraction=0.2",
+                 "--quiet"]) == 0
+    split = load_npz(tmp_path / "v" / "data" / "windows.npz")["split"]
+    assert {"train", "val", "test"} == set(np.unique(split))
+    assert (split == "test").sum() == test.sum()
 
 
 def test_myoup_subject2_has_ten_gestures(myoup, tmp_path):

@@ -25,11 +25,20 @@ def test_matches_numpy_definition():
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((2, 3, 41))
     x0_hat = rng.standard_normal((2, 3, 41))
-    spec, spec_hat = np.fft.rfft(x0, norm="forward"), np.fft.rfft(x0_hat, norm="forward")
+    spec, spec_hat = np.fft.rfft(x0, norm="ortho"), np.fft.rfft(x0_hat, norm="ortho")
     fourier = np.abs(spec.real - spec_hat.real).mean() + np.abs(spec.imag - spec_hat.imag).mean()
     expected = np.abs(x0 - x0_hat).mean() + 0.3 * fourier
     got = diffusion_loss(torch.from_numpy(x0_hat), torch.from_numpy(x0), 0.3).item()
     assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_fourier_term_does_not_depend_on_the_window_length():
+    """White noise against zeros: the orthonormal spectrum keeps the signal's scale, so the
+    Fourier term is about the same for 40 and 400 samples."""
+    gen = torch.Generator().manual_seed(0)
+    terms = [fourier_l1(torch.zeros(64, 8, n), torch.randn(64, 8, n, generator=gen)).item()
+             for n in (40, 400)]
+    assert terms[1] == pytest.approx(terms[0], rel=0.1)
 
 
 def test_fourier_gradient_reaches_the_prediction():

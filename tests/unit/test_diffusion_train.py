@@ -78,8 +78,8 @@ def test_ema_warmup_forgets_the_initial_weights(tmp_path):
     x, features = data()
     gaps = {}
     for warmup in (True, False):
-        cfg = GeneratorConfig(steps=300, batch_size=8, lr=3e-3, ema_warmup=warmup,
-                              checkpoint_every=1000)
+        cfg = GeneratorConfig(steps=300, batch_size=8, lr=3e-3, ema_decay=0.999,
+                              ema_warmup=warmup, checkpoint_every=1000)
         model, ema = train_generator(tiny_model(), x, features, cfg, device="cpu", seed=0,
                                      checkpoint_dir=tmp_path / str(warmup), progress=False)
         init = tiny_model().requires_grad_(False)
@@ -312,7 +312,8 @@ def test_build_generator_from_config():
         GeneratorConfig(base_channels=8, n_heads=2), n_chans=3, cond_dim=16, n_classes=5
     )
     assert semantic.n_classes is None and semantic.cond_dim == 16
-    assert semantic.config["channel_mults"] == (1, 2, 4)
+    assert semantic.config["channel_mults"] == GeneratorConfig().channel_mults
+    assert semantic.config["pad_mode"] == GeneratorConfig().pad_mode
     label = build_generator(
         GeneratorConfig(condition="label", base_channels=8, n_heads=2),
         n_chans=3,

@@ -3,8 +3,9 @@
 Part of the method: the x0-prediction objective of the conditional generator (design.md
 section 4). The paper trains with a time-domain and a Fourier-domain term; the project's choice
 is L = L1(x0, x0_hat) + lambda_F * [L1(Re F(x0), Re F(x0_hat)) + L1(Im F(x0), Im F(x0_hat))],
-F the real FFT over time with ``norm="forward"`` (so the Fourier term does not grow with the
-window length).
+F the real FFT over time with ``norm="ortho"``: by Parseval the spectrum then has the window's
+own scale whatever its length, so one lambda_F weighs the two terms alike for 40-sample and
+400-sample windows (with ``norm="forward"`` the term would shrink as 1 / sqrt(L)).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ def fourier_l1(x0_hat: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor, scalar
     """
-    spec_hat = torch.fft.rfft(x0_hat, dim=-1, norm="forward")
-    spec = torch.fft.rfft(x0, dim=-1, norm="forward")
+    spec_hat = torch.fft.rfft(x0_hat, dim=-1, norm="ortho")
+    spec = torch.fft.rfft(x0, dim=-1, norm="ortho")
     return F.l1_loss(spec_hat.real, spec.real) + F.l1_loss(spec_hat.imag, spec.imag)
 
 
