@@ -121,7 +121,8 @@ out["sampler"] = f"{g.solver} {g.steps} steps, batch {g.batch_size}"
 print(json.dumps(out))
 """
     result = timed([sys.executable, "-c", code])
-    return {**result, **json.loads(result.pop("stdout").strip().splitlines()[-1])}
+    measured = json.loads(result.pop("stdout").strip().splitlines()[-1])
+    return {**result, **measured}
 
 
 def summary(results: dict) -> dict:

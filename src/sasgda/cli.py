@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", required=True, help="subject id")
     p.add_argument("--run-dir", required=True, type=Path, help="where the run's files go")
     p.add_argument("--protocol", default=None, help="intra-subject | cross-session | ...")
-    p.add_argument("--methods", nargs="+", default=["none", "sass"],
+    p.add_argument("--methods", nargs="+", default=None,
                    help="augmentations to train the downstream model with (default none sass)")
     _common(p)
 
@@ -262,7 +262,7 @@ def _run_all(args, cfg, device, run, data_path, subject) -> None:
     from sasgda import pipeline
     from sasgda.benchmark import check_methods
 
-    methods = tuple(getattr(args, "methods", ("none", "sass")))
+    methods = tuple(getattr(args, "methods", None) or pipeline.DEFAULT_METHODS)
     check_methods(methods)
     pipeline.start_run(cfg, run, str(device))
     table = pipeline.run_all(cfg, run, device, data_path, subject, progress=not args.quiet,

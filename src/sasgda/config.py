@@ -133,9 +133,10 @@ class SamplingConfig:
     """GMSS and SASS condition sampling (design.md section 5)."""
 
     gmss_scale: float = 1.0  # scales the Gaussian's spread when drawing conditions
-    # SASS candidates: "gaussian" (the rarest of oversampled GMSS draws) or "neighbours"
-    # (between two neighbouring real features, anchors drawn in proportion to their k-NN radius).
-    candidates: str = "gaussian"
+    # SASS candidates: "neighbours" (between two neighbouring real features, anchors drawn in
+    # proportion to their k-NN radius) or "gaussian" (the rarest of oversampled GMSS draws).
+    # Neighbours measured best on MyoUP subjects 3 and 5 (bench/results/reference-gap.md).
+    candidates: str = "neighbours"
     oversample: int = 4  # SASS draws this many candidates per condition it keeps
     k: int = 5  # neighbours for the rarity balls and the sparsity potential
     iters: int = 20  # gradient refinement steps
