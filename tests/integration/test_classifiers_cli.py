@@ -28,6 +28,13 @@ def test_train_classifier_writes_features_for_every_window(tmp_path):
     assert {"accuracy", "macro_f1", "per_class_recall", "confusion", "train_seconds"} <= set(m)
     assert np.asarray(m["confusion"]).shape == (4, 4)
     assert np.asarray(m["confusion"]).sum() == int((w["split"] == "test").sum())
+    assert m["best_epoch"] == 2  # no validation split by default: every epoch runs
+
+    # With extra windows the model trains for downstream.augmented_epochs instead.
+    assert main(["train-downstream", "--run-dir", str(run), "--backbone", "cnn",
+                 "--augment", "jitter", *FAST, "--set", "downstream.augmented_epochs=1"]) == 0
+    lines = (run / "downstream" / "cnn-jitter" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1
 
 
 def test_train_classifier_needs_prepare(tmp_path, capsys):
