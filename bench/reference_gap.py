@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from generator import classifier_accuracy  # bench/ is on sys.path for bench scripts
 
 from sasgda.benchmark import run_benchmark, run_dir
 from sasgda.config import build_config
@@ -116,28 +117,37 @@ def band_power_db(x: np.ndarray, n_bands: int = 5) -> np.ndarray:
     return 10 * np.log10(np.stack([b.mean(-1) for b in bands], axis=-1))
 
 
-def fidelity(run: Path, strategy: str) -> dict:
-    """Recognition rate, RMS ratio per channel and band-power difference of one synthetic set."""
+def fidelity(run: Path, strategies: list[str]) -> dict[str, dict]:
+    """Recognition rate, RMS ratio per channel and band-power difference of each synthetic set."""
     import torch
 
     from sasgda.pipeline import load_classifier, load_windows, split_arrays
-    from sasgda.training import predict_logits
     from sasgda.utils.io import load_npz
     from sasgda.utils.rundir import RunDir
-
-    rd = RunDir(run)
-    x_real, _ = split_arrays(load_windows(rd), "train")
-    syn = load_npz(rd.synthetic(strategy))
-    classifier = load_classifier(rd, torch.device("cpu"))
-    recognised = predict_logits(classifier, syn["x"], device="cpu").argmax(1) == syn["y"]
 
     def rms(x):
         return np.sqrt((x.astype(np.float64) ** 2).mean(axis=(0, 2)))
 
-    ratio = rms(syn["x"]) / rms(x_real)
-    db = band_power_db(syn["x"]) - band_power_db(x_real)
-    return {"recognition": float(recognised.mean()), "rms_ratio": ratio.round(3).tolist(),
-            "band_db": db.mean(0).round(2).tolist(), "max_abs_band_db": float(np.abs(db).max())}
+    rd = RunDir(run)
+    x_real, _ = split_arrays(load_windows(rd), "train")
+    real_rms, real_db = rms(x_real), band_power_db(x_real)
+    classifier = load_classifier(rd, torch.device("cpu"))
+    out = {}
+    for strategy in strategies:
+        syn = load_npz(rd.synthetic(strategy))
+        db = band_power_db(syn["x"]) - real_db
+        out[strategy] = {"recognition": classifier_accuracy(classifier, syn["x"], syn["y"]),
+                         "rms_ratio": (rms(syn["x"]) / real_rms).round(3).tolist(),
+                         "band_db": db.mean(0).round(2).tolist(),
+                         "max_abs_band_db": float(np.abs(db).max())}
+    return out
+
+
+def start_from(parent: Path, run: Path) -> None:
+    """Seed a run folder with a copy of ``parent``'s (its downstream models left out); the run's
+    fingerprints then decide which of the parent's stages still hold."""
+    if parent.is_dir() and not run.exists():
+        shutil.copytree(parent, run, ignore=shutil.ignore_patterns("downstream"))
 
 
 # --- the ablation --------------------------------------------------------------------------------
@@ -149,13 +159,10 @@ def run_variant(variant: str, subjects: list[str], seeds: list[int], jobs: int) 
         return
     out = OUT / variant
     parent = VARIANTS[variant][0]
-    for subject in todo:
-        for seed in seeds:
-            src, dst = run_dir(OUT / (parent or variant), subject, seed), run_dir(out, subject,
-                                                                                     seed)
-            if parent and src.is_dir() and not dst.exists():
-                # The run's fingerprints decide which of the parent's stages still hold.
-                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("downstream"))
+    if parent:
+        for subject in todo:
+            for seed in seeds:
+                start_from(run_dir(OUT / parent, subject, seed), run_dir(out, subject, seed))
     print(f"{variant}: subjects {todo}", flush=True)
     cells = run_benchmark(variant_config(variant), data_path=str(MYOUP), subjects=todo,
                           methods=METHODS, backbones=["cnn"], seeds=seeds, out=out, jobs=jobs,
@@ -166,7 +173,7 @@ def run_variant(variant: str, subjects: list[str], seeds: list[int], jobs: int) 
             result = {"variant": variant, "subject": subject, "seed": seed,
                       "accuracy": {c["method"]: c["accuracy"] for c in cells
                                    if c["subject"] == subject and c["seed"] == seed},
-                      "fidelity": {s: fidelity(run, s) for s in ("real", "gmss")},
+                      "fidelity": fidelity(run, ["real", "gmss"]),
                       "timings_s": load_json(run / "run_info.json").get("timings_s", {})}
             save_json(cell_file(variant, subject, seed), result)
 
@@ -197,10 +204,8 @@ def run_sass(variants: list[str], subjects: list[str], seeds: list[int]) -> None
                 path = cell_file(variant, subject, seed)
                 if path.is_file():
                     continue
-                src = run_dir(OUT / "prototype-like", subject, seed)
                 run = RunDir(run_dir(OUT / variant, subject, seed))
-                if not run.root.exists():
-                    shutil.copytree(src, run.root, ignore=shutil.ignore_patterns("downstream"))
+                start_from(run_dir(OUT / "prototype-like", subject, seed), run.root)
                 print(f"{variant}: subject {subject} seed {seed}", flush=True)
                 seeded = replace(cfg, seed=seed)
                 device = torch.device("cpu")
@@ -211,7 +216,7 @@ def run_sass(variants: list[str], subjects: list[str], seeds: list[int]) -> None
                 before = load_json(cell_file("prototype-like", subject, seed))
                 save_json(path, {"variant": variant, "subject": subject, "seed": seed,
                                  "accuracy": {**before["accuracy"], "sass": metrics["accuracy"]},
-                                 "fidelity": {"sass": fidelity(run.root, "sass")}})
+                                 "fidelity": fidelity(run.root, ["sass"])})
 
 
 # --- the report ----------------------------------------------------------------------------------

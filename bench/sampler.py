@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from generator import classifier_accuracy, rms_ratio  # bench/ is on sys.path for bench scripts
 
 from sasgda.config import Config, from_dict, load_yaml
 from sasgda.diffusion import load_generator, sample
 from sasgda.evaluation.quality import fid
 from sasgda.pipeline import load_classifier, load_windows, split_arrays
-from sasgda.training import extract_features, predict_logits
-from sasgda.utils.io import atomic_write_text
+from sasgda.training import extract_features
+from sasgda.utils.io import atomic_write_text, load_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 # (solver, steps, eta): eta 1 is DDIM with the DDPM posterior's noise.
@@ -40,7 +41,7 @@ def score(run: Path, n: int) -> list[dict]:
     cfg = from_dict(Config, load_yaml(rd.config))
     w = load_windows(rd)
     x_real, y_real = split_arrays(w, "train")
-    features = np.load(rd.features)["features"][w["split"] == "train"]
+    features = load_npz(rd.features)["features"][w["split"] == "train"]
     pick = np.random.default_rng(0).choice(len(x_real), size=n, replace=len(x_real) < n)
     cond, y = features[pick], y_real[pick]
     classifier = load_classifier(rd, torch.device("cpu"))
@@ -57,13 +58,11 @@ def score(run: Path, n: int) -> list[dict]:
                    batch_size=cfg.generate.batch_size, generator=torch.Generator().manual_seed(0),
                    progress=False)
         seconds = time.perf_counter() - start
-        recognised = predict_logits(classifier, x, device="cpu").argmax(1) == y
-        rms = np.sqrt((x**2).mean()) / np.sqrt((x_real**2).mean())
         name = f"{solver} {steps}" + (f" eta {eta:g}" if eta else "")
         rows.append({"run": run.name, "sampler": name,
-                     "recognition": float(recognised.mean()),
+                     "recognition": classifier_accuracy(classifier, x, y),
                      "fid": fid(real_feats, extract_features(classifier, x, device="cpu")),
-                     "rms_ratio": float(rms), "windows_per_s": n / seconds})
+                     "rms_ratio": rms_ratio(x, x_real), "windows_per_s": n / seconds})
         print(rows[-1], flush=True)
     return rows
 
