@@ -40,7 +40,8 @@ OUT = ROOT / "runs" / "reference-gap"
 CELLS = ROOT / "bench" / "results" / "reference-gap"
 METHODS = ["none", "real", "gmss"]
 
-BASE = ["data.dataset=myoup", "device=cpu", "generate.steps=25"]
+# DDIM at 25 steps, as in the prototype (the sampler is compared in bench/sampler.py).
+BASE = ["data.dataset=myoup", "device=cpu", "generate.solver=ddim", "generate.steps=25"]
 # Every difference the issue lists: (the prototype's value, the pipeline's former default).
 # The Fourier weights are those of the loss's orthonormal FFT: 0.2 is the prototype's sqrt(L)/5
 # on its forward-normalised FFT at L = 40, and 0.1 / sqrt(40) = 0.0158 the former 0.1 on it.
@@ -225,7 +226,7 @@ def run_sass(variants: list[str], subjects: list[str], seeds: list[int]) -> None
 def former_default_cells(subjects=("3", "5", "7"), seed: int = 0) -> list[dict]:
     """Accuracy of the former defaults from the committed cells of bench/sasgda_myoup.py, whose
     config is the former-defaults variant's."""
-    folder = ROOT / "bench" / "results" / "sasgda-cells"
+    folder = ROOT / "bench" / "results" / "former-defaults" / "cells"
     cells = []
     for subject in subjects:
         paths = {m: folder / f"s{subject}_{m}_cnn_seed{seed}.json" for m in METHODS}
@@ -275,7 +276,7 @@ def report() -> str:
         if not all(c.get("fidelity") for c in cells):  # cells of bench/sasgda_myoup.py
             acc = {m: 100 * np.mean([c["accuracy"][m] for c in cells]) for m in METHODS}
             subjects = ", ".join(sorted({c["subject"] for c in cells}, key=int))
-            lines.append(f"| {variant} (bench/results/sasgda-cells) | {subjects} | "
+            lines.append(f"| {variant} (bench/results/former-defaults/cells) | {subjects} | "
                          + " | ".join(f"{acc[m]:.1f}" for m in METHODS)
                          + f" | {acc['gmss'] - acc['none']:+.1f} | | | |")
             continue

@@ -32,10 +32,7 @@ CELLS = ROOT / "bench" / "results" / "sasgda-cells"  # committed copies of the f
 # {"s4-seed0": {"subjects": ["4"], "seeds": [0], "runs": 1, "timings_s": {stage: seconds}}, ...}
 TIMINGS = ROOT / "bench" / "results" / "sasgda-timings.json"
 METHODS = ["none", "real", "label", "gmss", "sass"]
-# The defaults, except 25 DDIM steps instead of 50 (as in the reference prototype): it
-# halves generation, the largest stage after generator training. bench/generator.py measures
-# what 25 steps cost in quality against 50 on the same generators.
-OVERRIDES = ["data.dataset=myoup", "device=cpu", "generate.steps=25"]
+OVERRIDES = ["data.dataset=myoup", "device=cpu"]  # otherwise the defaults
 
 
 def bench_config(extra: list[str] = ()):
