@@ -7,3 +7,17 @@ and pushed into sparse regions (SASS) to make synthetic training data.
 """
 
 __version__ = "0.1.0"
+__all__ = ["SASGDA", "AugmentedDataset", "load_dataset"]
+
+
+def __getattr__(name: str):
+    # Imported on first use, so that `sasgda --help` does not wait for torch.
+    if name in ("SASGDA", "load_dataset"):
+        from sasgda import api
+
+        return getattr(api, name)
+    if name == "AugmentedDataset":
+        from sasgda.augment.mixing import AugmentedDataset
+
+        return AugmentedDataset
+    raise AttributeError(f"module 'sasgda' has no attribute {name!r}")

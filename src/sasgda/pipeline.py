@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from sasgda.config import Config, check_config, dump_yaml, replace, to_dict
 from sasgda.data import prepare_windows, summarize_windows
+from sasgda.semantic.synthesis import STRATEGIES as SYNTHETIC_STRATEGIES
+from sasgda.semantic.synthesis import condition_of
 from sasgda.utils.io import (
     atomic_write_text,
     load_json,
@@ -34,7 +35,6 @@ from sasgda.utils.rundir import RunDir
 
 log = logging.getLogger("sasgda")
 
-SYNTHETIC_STRATEGIES = ("real", "label", "gmss", "sass")
 # What `sasgda run` and the demo compare: no augmentation against the strategy that measured best
 # (SASS with neighbour candidates, bench/results/reference-gap.md).
 DEFAULT_METHODS = ("none", "sass")
@@ -220,21 +220,15 @@ def train_classifier(cfg: Config, run: RunDir, device: torch.device, progress: b
     Writes ``classifier/`` (model.safetensors, config.json, metrics.jsonl, metrics.json) and
     ``semantic/features.npz`` (``features`` (N, D) of every window, ``y``, ``split``).
     """
-    from sasgda.models import build_classifier
-    from sasgda.training import extract_features, fit, predict_logits
+    from sasgda.training import extract_features, fit_task_classifier, predict_logits
     from sasgda.utils.modelio import save_model
 
     w = load_windows(run)
-    ccfg = cfg.classifier
     with run.timed("train-classifier"):
-        torch.manual_seed(cfg.seed)
-        cnn = ccfg.backbone == "cnn"
-        kwargs = {"feat_dim": ccfg.feat_dim, "dropout": ccfg.dropout} if cnn else {}
-        model = build_classifier(ccfg.backbone, n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
-                                 n_classes=len(w["classes"]), **kwargs)
-        history = fit(model, *split_arrays(w, "train"), *split_arrays(w, "val"), ccfg.train,
-                      device=device, seed=cfg.seed, progress=progress,
-                      metrics_path=run.classifier / "metrics.jsonl", desc="classifier")
+        model, history = fit_task_classifier(
+            cfg.classifier, *split_arrays(w, "train"), *split_arrays(w, "val"),
+            len(w["classes"]), seed=cfg.seed, device=device, progress=progress,
+            metrics_path=run.classifier / "metrics.jsonl")
         save_model(model, run.classifier)
         x_test, y_test = split_arrays(w, "test")
         test_acc = float(np.mean(predict_logits(model, x_test, device=device).argmax(1) == y_test))
@@ -260,8 +254,10 @@ def extra_training_windows(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The windows an augmentation adds: ``synthetic_ratio`` per real training window."""
+    from sasgda.augment.mixing import n_extra
+
     check_config(cfg.downstream, "downstream")
-    n = int(round(cfg.downstream.synthetic_ratio * len(x_train)))
+    n = n_extra(len(x_train), cfg.downstream.synthetic_ratio)
     if augment in SYNTHETIC_STRATEGIES:
         from sasgda.augment.mixing import select_synthetic
 
@@ -286,6 +282,7 @@ def train_downstream(
     Writes ``downstream/<backbone>-<augment>/`` (model files, metrics.jsonl, metrics.json with
     accuracy, macro-F1, per-class recall, confusion matrix and train time).
     """
+    from sasgda.augment.mixing import mix
     from sasgda.evaluation import classification_metrics
     from sasgda.models import build_classifier
     from sasgda.training import fit, predict_logits
@@ -303,8 +300,7 @@ def train_downstream(
     rng = np.random.default_rng(cfg.seed)
     if dcfg.augment != "none":
         x_extra, y_extra = extra_training_windows(cfg, run, dcfg.augment, x_train, y_train, rng)
-        x_train = np.concatenate([x_train, x_extra.astype(np.float32)])
-        y_train = np.concatenate([y_train, y_extra.astype(np.int64)])
+        x_train, y_train = mix(x_train, y_train, x_extra, y_extra)
     train_cfg = dcfg.train
     if dcfg.augment != "none" and dcfg.augmented_epochs:
         train_cfg = replace(train_cfg, epochs=dcfg.augmented_epochs)
@@ -391,8 +387,7 @@ def train_generator(
     generator trained with other settings or inputs is an error, or, with ``replace_stale``
     (what `sasgda run` does with every stale stage), replaced by a new generator.
     """
-    from sasgda.diffusion import build_generator
-    from sasgda.diffusion import train_generator as fit_generator
+    from sasgda.diffusion import fit_generator
 
     condition = condition or cfg.generator.condition
     if condition not in ("semantic", "label"):
@@ -420,12 +415,10 @@ def train_generator(
     run.update_info(stages={f"train-generator-{condition}-identity": identity,
                             f"train-generator-{condition}": ""})
     with run.timed(f"train-generator-{condition}"):
-        torch.manual_seed(cfg.seed)
-        cond_dim = cond.shape[1] if cond.ndim == 2 else cfg.classifier.feat_dim
-        model = build_generator(gcfg, n_chans=w["x"].shape[1], cond_dim=cond_dim,
-                                n_classes=len(w["classes"]))
-        fit_generator(model, w["x"][train], cond, gcfg, device=device, seed=cfg.seed,
-                      checkpoint_dir=out, progress=progress, metrics_path=out / "metrics.jsonl")
+        fit_generator(gcfg, w["x"][train], cond, n_classes=len(w["classes"]),
+                      cond_dim=cond.shape[1] if cond.ndim == 2 else cfg.classifier.feat_dim,
+                      seed=cfg.seed, device=device, checkpoint_dir=out, progress=progress,
+                      metrics_path=out / "metrics.jsonl")
     _mark(run, f"train-generator-{condition}", _generator_fp(cfg, run, condition))
     log.info("generator (%s) trained for %d steps; files in %s", condition, gcfg.steps, out)
 
@@ -438,22 +431,6 @@ def ensure_generator(cfg: Config, run: RunDir, device: torch.device, condition: 
     if not is_fresh(run, f"train-generator-{condition}", _generator_fp(cfg, run, condition),
                     out / "ema.safetensors"):
         train_generator(cfg, run, device, condition, progress=progress, replace_stale=True)
-
-
-def _per_class_quota(
-    y_train: np.ndarray, n_classes: int, ratio: float, balanced: bool = True
-) -> np.ndarray:
-    """Windows to generate per class: ``ratio`` x real training windows, split evenly
-    (``balanced``) or in the proportions of the real training windows."""
-    total = int(round(ratio * len(y_train)))
-    if balanced:
-        share = np.full(n_classes, total / n_classes)
-    else:
-        share = total * np.bincount(y_train, minlength=n_classes) / len(y_train)
-    quota = np.floor(share).astype(np.int64)
-    # What the floors leave goes to the largest remainders, the first classes on ties.
-    quota[np.argsort(quota - share, kind="stable")[: total - quota.sum()]] += 1
-    return quota
 
 
 def generate(
@@ -479,15 +456,14 @@ def generate(
 
 
 def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, progress: bool):
-    from sasgda.diffusion import load_generator, sample
-    from sasgda.semantic import ClassGaussians, SparseAwareSampler, fill_quota, rarity_scores
-    from sasgda.training import predict_logits
+    from sasgda.diffusion import load_generator
+    from sasgda.semantic import Synthesizer, class_quota
 
-    g, s = cfg.generate, cfg.sampling
-    condition = "label" if strategy == "label" else "semantic"
+    g = cfg.generate
+    condition = condition_of(strategy)
     w = load_windows(run)
     train = w["split"] == "train"
-    y_train, n_classes, n_times = w["y"][train], len(w["classes"]), w["x"].shape[2]
+    y_train, n_classes = w["y"][train], len(w["classes"])
     features = load_npz(_current_features(cfg, run))["features"][train]
     classifier = load_classifier(run, device)
     gen_dir = run.generator_dir(condition)
@@ -507,91 +483,19 @@ def _generate(cfg: Config, run: RunDir, device: torch.device, strategy: str, pro
                          "with generator.cond_dropout=0, so its null condition, which guidance "
                          "needs, never learned anything; use guidance_scale=1 or train with "
                          "condition dropout")
-    generator_model = load_generator(gen_dir, device)
-    rng = np.random.default_rng(cfg.seed)
-    torch_gen = torch.Generator().manual_seed(cfg.seed)
-    quota = _per_class_quota(y_train, n_classes, g.ratio, g.balanced)
-
-    def synthesize(cond: np.ndarray) -> np.ndarray:
-        return sample(generator_model, cond, n_times=n_times, solver=g.solver, steps=g.steps,
-                      timestep_spacing=g.timestep_spacing,
-                      eta=g.eta, guidance_scale=g.guidance_scale,
-                      num_train_timesteps=cfg.generator.num_train_timesteps,
-                      beta_schedule=cfg.generator.beta_schedule,
-                      parameterization=cfg.generator.parameterization, batch_size=g.batch_size,
-                      generator=torch_gen, device=device, progress=False)
-
-    def window_confidence(x: np.ndarray, k: int) -> np.ndarray:
-        logits = predict_logits(classifier, x, device=device)
-        return torch.softmax(torch.from_numpy(logits), 1)[:, k].numpy()
-
-    gaussians = ClassGaussians().fit(features, y_train) if strategy in ("gmss", "sass") else None
-    if gaussians is not None:
-        save_npz(run.root / "semantic" / "gmss.npz", **gaussians.to_arrays())
-    sampler = None
-    if strategy == "sass":
-        head = classifier.head
-        sampler = SparseAwareSampler(gaussians, features, y_train, head, s, device=device)
-
-    parts = []
-    bar = tqdm(total=n_classes, desc=f"generate {strategy}", unit="class", disable=not progress)
-    for k in range(n_classes):
-        m = int(quota[k])
-        real_k = features[y_train == k]
-        if strategy == "real":
-            cond = real_k[rng.permutation(np.resize(np.arange(len(real_k)), m))]
-        elif strategy == "label":
-            cond = np.full(m, k, dtype=np.int64)
-        elif strategy == "gmss":
-            cond = gaussians.sample(m, k, rng, scale=s.gmss_scale)
-        if strategy != "sass":
-            x = synthesize(cond)
-            batch = {"x": x, "cond": cond, "confidence": window_confidence(x, k)}
-        else:
-            def draw(n: int, k: int = k) -> dict[str, np.ndarray]:
-                found = sampler.sample(k, n, rng)
-                x = synthesize(found["cond"]) if len(found["cond"]) else np.empty(
-                    (0, w["x"].shape[1], n_times), np.float32)
-                return {"x": x, "cond": found["cond"], "confidence": window_confidence(x, k)}
-
-            # A class that falls short is reported once, by fill_quota's warning.
-            batch, _ = fill_quota(draw, lambda b: b["confidence"] >= s.confidence, m,
-                                  max_rounds=s.max_rounds, desc=f"class {k}")
-            if not batch or len(batch["x"]) == 0:
-                bar.update()
-                continue
-        if condition == "semantic":
-            rarity = rarity_scores(batch["cond"], real_k, k=s.k)
-        else:
-            rarity = np.full(len(batch["x"]), np.nan, np.float32)
-        parts.append({**batch, "y": np.full(len(batch["x"]), k, np.int64),
-                      "rarity": rarity.astype(np.float32)})
-        bar.update()
-    bar.close()
-    # A set without some class is no augmentation of that class: the downstream model would get
-    # the other classes' windows in its place (select_synthetic repeats them) without a word.
-    made = {int(p["y"][0]) for p in parts}
-    empty = [k for k in range(n_classes) if quota[k] > 0 and k not in made]
-    if empty:
-        which = "any class" if len(empty) == n_classes else f"classes {empty}"
-        raise ValueError(f"{strategy}: no generated window of {which} reached confidence "
-                         f"{s.confidence:g} in {s.max_rounds} rounds; train the generator longer "
-                         "or lower sampling.confidence")
-    arrays = {key: np.concatenate([p[key] for p in parts]) for key in
-              ("x", "y", "cond", "rarity", "confidence")}
-    arrays["x"] = arrays["x"].astype(np.float32)
+    synthesizer = Synthesizer(load_generator(gen_dir, device), classifier, features, y_train,
+                              n_classes, w["x"].shape[2], cfg, device)
+    if strategy in ("gmss", "sass"):
+        save_npz(run.root / "semantic" / "gmss.npz", **synthesizer.gaussians.to_arrays())
+    quota = class_quota(y_train, n_classes, int(round(g.ratio * len(y_train))), g.balanced)
+    arrays = synthesizer.generate(strategy, quota, cfg.seed, progress)
     save_npz(run.synthetic(strategy), **arrays, strategy=np.array(strategy))
-    inside = np.isfinite(arrays["rarity"])  # rarity is NaN for windows outside every k-NN ball
-    log.info("%s: %d synthetic windows, mean confidence %.3f, %.0f %% inside the real k-NN "
-             "balls (mean rarity %.3f) -> %s", strategy, len(arrays["x"]),
-             float(np.mean(arrays["confidence"])), 100 * inside.mean(),
-             float(arrays["rarity"][inside].mean()) if inside.any() else float("nan"),
-             run.synthetic(strategy))
+    log.info("wrote %s", run.synthetic(strategy))
     return arrays
 
 
 def _synthetic_fp(cfg: Config, run: RunDir, strategy: str) -> str:
-    condition = "label" if strategy == "label" else "semantic"
+    condition = condition_of(strategy)
     return fingerprint(_generator_fp(cfg, run, condition), stage_fingerprint(run, "prepare"),
                        cfg.generate, cfg.sampling if strategy in ("gmss", "sass") else None,
                        strategy, cfg.seed)
@@ -613,7 +517,7 @@ def ensure_synthetic(cfg: Config, run: RunDir, device: torch.device, strategy: s
                      progress: bool) -> None:
     """Classifier, generator and synthetic set for ``strategy``, each only if not fresh."""
     ensure_classifier(cfg, run, device, progress)
-    ensure_generator(cfg, run, device, "label" if strategy == "label" else "semantic", progress)
+    ensure_generator(cfg, run, device, condition_of(strategy), progress)
     fp = _synthetic_fp(cfg, run, strategy)
     if not is_fresh(run, f"generate-{strategy}", fp, run.synthetic(strategy)):
         generate(cfg, run, device, strategy, progress=progress)

@@ -22,8 +22,19 @@ TINY = [
 ]
 
 
+# Each stage's run folder is built once per module by a fixture, and a test that changes a run
+# works on its own copy: every test also runs alone, in any order.
+
+
+def copy_of(run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    return copy
+
+
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def prepared(tmp_path_factory):
+    """Windows and the task-aware classifier."""
     run = tmp_path_factory.mktemp("gen") / "run"
     assert main(["prepare", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
                  *TINY]) == 0
@@ -31,7 +42,39 @@ def run(tmp_path_factory):
     return run
 
 
-def test_train_generator_resumes_from_its_checkpoint(run):
+@pytest.fixture(scope="module")
+def trained(prepared, tmp_path_factory):
+    """``prepared`` plus the semantic and the label generator."""
+    run = copy_of(prepared, tmp_path_factory.mktemp("trained"))
+    for condition in ("semantic", "label"):
+        assert main(["train-generator", "--run-dir", str(run), "--condition", condition,
+                     *TINY]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def generated(trained, tmp_path_factory):
+    """``trained`` plus a synthetic set of every strategy."""
+    run = copy_of(trained, tmp_path_factory.mktemp("generated"))
+    for strategy in ("real", "label", "gmss", "sass"):
+        assert main(["generate", "--run-dir", str(run), "--strategy", strategy, *TINY]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def evaluated(generated, tmp_path_factory):
+    """``generated`` plus quality metrics, augmented downstream models and the report."""
+    run = copy_of(generated, tmp_path_factory.mktemp("evaluated"))
+    assert main(["evaluate", "--run-dir", str(run), "--strategies", "gmss", "label", *TINY]) == 0
+    for augment in ("gmss", "jitter"):
+        assert main(["train-downstream", "--run-dir", str(run), "--augment", augment,
+                     *TINY]) == 0
+    assert main(["report", "--run-dir", str(run), "--quiet"]) == 0
+    return run
+
+
+def test_train_generator_resumes_from_its_checkpoint(prepared, tmp_path):
+    run = copy_of(prepared, tmp_path)
     assert main(["train-generator", "--run-dir", str(run), *TINY]) == 0
     steps = [json.loads(line)["step"] for line in
              (run / "generator" / "metrics.jsonl").read_text().splitlines()]
@@ -42,15 +85,11 @@ def test_train_generator_resumes_from_its_checkpoint(run):
     steps = [json.loads(line)["step"] for line in
              (run / "generator" / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 6 and steps.count(4) == 1
-    assert main(["train-generator", "--run-dir", str(run), "--condition", "label", *TINY]) == 0
-    assert (run / "generator-label" / "ema.safetensors").is_file()
 
 
 @pytest.mark.parametrize("strategy", ["real", "label", "gmss", "sass"])
-def test_generate_every_strategy(run, strategy):
-    if not (run / "generator-label" / "ema.safetensors").is_file():
-        pytest.skip("needs the generators of test_train_generator_resumes_from_its_checkpoint")
-    assert main(["generate", "--run-dir", str(run), "--strategy", strategy, *TINY]) == 0
+def test_generate_every_strategy(generated, strategy):
+    run = generated
     syn = load_npz(run / "synthetic" / f"{strategy}.npz")
     w = load_npz(run / "data" / "windows.npz")
     assert syn["x"].shape[1:] == w["x"].shape[1:] and syn["x"].dtype == np.float32
@@ -65,37 +104,32 @@ def test_generate_every_strategy(run, strategy):
         assert np.all(syn["confidence"] >= 0.05)
 
 
-def test_sass_that_accepts_nothing_says_so(run, capsys):
-    if not (run / "generator" / "ema.safetensors").is_file():
-        pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")
+def test_sass_that_accepts_nothing_says_so(trained, tmp_path, capsys):
+    run = copy_of(trained, tmp_path)
     assert main(["generate", "--run-dir", str(run), "--strategy", "sass", *TINY,
                  "--set", "sampling.confidence=1.0"]) == 2
     assert "no generated window of any class reached confidence 1" in capsys.readouterr().err
 
 
-def test_unbalanced_generation_follows_the_real_class_proportions(run, tmp_path):
-    if not (run / "generator" / "ema.safetensors").is_file():
-        pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")
-    from sasgda.pipeline import _per_class_quota
+def test_unbalanced_generation_follows_the_real_class_proportions(trained, tmp_path):
+    from sasgda.semantic import class_quota
 
     y = np.array([0] * 6 + [1] * 3 + [2])
-    assert _per_class_quota(y, 3, 1.0).tolist() == [4, 3, 3]
-    assert _per_class_quota(y, 3, 1.0, balanced=False).tolist() == [6, 3, 1]
-    assert _per_class_quota(y, 3, 0.5, balanced=False).tolist() == [3, 2, 0]
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
+    assert class_quota(y, 3, 10, balanced=True).tolist() == [4, 3, 3]
+    assert class_quota(y, 3, 10, balanced=False).tolist() == [6, 3, 1]
+    assert class_quota(y, 3, 5, balanced=False).tolist() == [3, 2, 0]
+    copy = copy_of(trained, tmp_path)
     assert main(["generate", "--run-dir", str(copy), "--strategy", "real", *TINY,
                  "--set", "generate.balanced=false"]) == 0
     w = load_npz(copy / "data" / "windows.npz")
     y_train = w["y"][w["split"] == "train"]
     counts = np.bincount(load_npz(copy / "synthetic" / "real.npz")["y"], minlength=3)
-    assert counts.tolist() == _per_class_quota(y_train, 3, 0.2, balanced=False).tolist()
+    n = round(0.2 * len(y_train))
+    assert counts.tolist() == class_quota(y_train, 3, n, balanced=False).tolist()
 
 
-def test_guidance_needs_a_generator_trained_with_condition_dropout(run, tmp_path, capsys):
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
-    shutil.rmtree(copy / "generator", ignore_errors=True)
+def test_guidance_needs_a_generator_trained_with_condition_dropout(prepared, tmp_path, capsys):
+    copy = copy_of(prepared, tmp_path)
     no_dropout = [*TINY, "--set", "generator.cond_dropout=0"]
     assert main(["train-generator", "--run-dir", str(copy), *no_dropout]) == 0
     assert main(["generate", "--run-dir", str(copy), "--strategy", "real", *no_dropout,
@@ -104,9 +138,9 @@ def test_guidance_needs_a_generator_trained_with_condition_dropout(run, tmp_path
         capsys.readouterr().err
 
 
-def test_generate_refuses_a_generator_trained_with_another_parameterization(run, capsys):
-    if not (run / "generator" / "ema.safetensors").is_file():
-        pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")
+def test_generate_refuses_a_generator_trained_with_another_parameterization(trained, tmp_path,
+                                                                            capsys):
+    run = copy_of(trained, tmp_path)
     # The generator was trained with the default "direct"; sampling it as "skip" would give
     # garbage windows without any error.
     config_before = (run / "config.yaml").read_text()
@@ -117,9 +151,8 @@ def test_generate_refuses_a_generator_trained_with_another_parameterization(run,
     assert (run / "config.yaml").read_text() == config_before
 
 
-def test_a_zero_ratio_is_refused_and_not_remembered(run, capsys):
-    if not (run / "synthetic" / "gmss.npz").is_file():
-        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
+def test_a_zero_ratio_is_refused_and_not_remembered(generated, tmp_path, capsys):
+    run = copy_of(generated, tmp_path)
     config_before = (run / "config.yaml").read_text()
     gmss_before = (run / "synthetic" / "gmss.npz").read_bytes()
     assert main(["generate", "--run-dir", str(run), "--strategy", "gmss", *TINY,
@@ -132,9 +165,8 @@ def test_a_zero_ratio_is_refused_and_not_remembered(run, capsys):
     assert (run / "config.yaml").read_text() == config_before
 
 
-def test_same_seed_gives_identical_synthetic_sets(run, tmp_path):
-    if not (run / "generator" / "ema.safetensors").is_file():
-        pytest.skip("needs the generator of test_train_generator_resumes_from_its_checkpoint")
+def test_same_seed_gives_identical_synthetic_sets(trained, tmp_path):
+    run = copy_of(trained, tmp_path)
     outs = []
     for _ in range(2):
         assert main(["generate", "--run-dir", str(run), "--strategy", "sass", *TINY]) == 0
@@ -142,29 +174,24 @@ def test_same_seed_gives_identical_synthetic_sets(run, tmp_path):
     assert outs[0] == outs[1]
 
 
-def test_evaluate_and_augmented_downstream(run):
-    if not (run / "synthetic" / "gmss.npz").is_file():
-        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
-    assert main(["evaluate", "--run-dir", str(run), "--strategies", "gmss", "label", *TINY]) == 0
+def test_evaluate_and_augmented_downstream(evaluated):
+    run = evaluated
     metrics = load_json(run / "metrics.json")
     for strategy in ("gmss", "label"):
         assert {"fid", "cas", "avg_knn", "lof", "rarity", "precision", "recall", "density",
                 "coverage"} <= set(metrics[strategy])
     for augment in ("gmss", "jitter"):
-        assert main(["train-downstream", "--run-dir", str(run), "--augment", augment,
-                     *TINY]) == 0
         m = load_json(run / "downstream" / f"cnn-{augment}" / "metrics.json")
         assert m["n_train_extra"] == round(2.0 * m["n_train_real"])
-    assert main(["report", "--run-dir", str(run), "--quiet"]) == 0
     report = (run / "report.md").read_text()
     assert "| cnn | gmss |" in report and "| gmss |" in report.split("Generation quality")[1]
     assert (run / "plots" / "embedding.png").stat().st_size > 0
     assert (run / "plots" / "waveforms-sass.png").stat().st_size > 0
 
 
-def test_evaluate_checks_its_strategies_before_training_the_evaluator(run, capsys):
-    if not (run / "synthetic" / "gmss.npz").is_file():
-        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
+def test_evaluate_checks_its_strategies_before_training_the_evaluator(generated, tmp_path,
+                                                                       capsys):
+    run = copy_of(generated, tmp_path)
     evaluator = run / "evaluator"
     before = evaluator.stat().st_mtime_ns if evaluator.exists() else None
     assert main(["evaluate", "--run-dir", str(run), "--strategies", "gmss", "bogus",
@@ -174,11 +201,8 @@ def test_evaluate_checks_its_strategies_before_training_the_evaluator(run, capsy
     assert (evaluator.stat().st_mtime_ns if evaluator.exists() else None) == before
 
 
-def test_an_out_of_date_artifact_names_the_setting_that_changed(run, tmp_path, capsys):
-    if not (run / "synthetic" / "gmss.npz").is_file():
-        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
+def test_an_out_of_date_artifact_names_the_setting_that_changed(generated, tmp_path, capsys):
+    copy = copy_of(generated, tmp_path)
     # A one-off --seed is saved with the run's settings; what seed 0 made is then out of date,
     # and the error says why instead of sending the user to retrain blindly.
     assert main(["train-downstream", "--run-dir", str(copy), "--augment", "none", *TINY,
@@ -191,11 +215,8 @@ def test_an_out_of_date_artifact_names_the_setting_that_changed(run, tmp_path, c
     assert "features.npz: out of date (made with seed=0" in capsys.readouterr().err
 
 
-def test_report_leaves_out_what_describes_other_data(run, tmp_path):
-    if not (run / "downstream" / "cnn-gmss" / "metrics.json").is_file():
-        pytest.skip("needs the results of test_evaluate_and_augmented_downstream")
-    stale = tmp_path / "stale"
-    shutil.copytree(run, stale)
+def test_report_leaves_out_what_describes_other_data(evaluated, tmp_path):
+    stale = copy_of(evaluated, tmp_path)
     # Another subject with other gestures: the results and synthetic sets describe subject 1.
     assert main(["prepare", "--dataset", "simulated", "--subject", "2", "--run-dir", str(stale),
                  *TINY, "--set", "data.sim_gestures=4"]) == 0
@@ -214,9 +235,9 @@ def test_report_leaves_out_what_describes_other_data(run, tmp_path):
     assert "| cnn | none |" in report and "`cnn-none`" not in report
 
 
-def test_stages_refuse_what_an_earlier_stage_made_stale(run, tmp_path, capsys, monkeypatch):
-    if not (run / "synthetic" / "gmss.npz").is_file():
-        pytest.skip("needs the synthetic sets of test_generate_every_strategy")
+def test_stages_refuse_what_an_earlier_stage_made_stale(generated, tmp_path, capsys,
+                                                        monkeypatch):
+    run = generated
     stale = tmp_path / "stale"
     shutil.copytree(run, stale)
     # Another subject's windows: the classifier, generators and synthetic sets describe the old.
@@ -240,7 +261,7 @@ def test_stages_refuse_what_an_earlier_stage_made_stale(run, tmp_path, capsys, m
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sasgda.diffusion.train_generator", interrupted)
+    monkeypatch.setattr("sasgda.diffusion.fit_generator", interrupted)
     assert main(["train-generator", "--run-dir", str(halted), *TINY,
                  "--set", "generator.steps=8"]) == 130
     assert main(["generate", "--run-dir", str(halted), "--strategy", "real", *TINY]) == 2
@@ -260,7 +281,8 @@ def test_run_trains_a_new_generator_when_its_settings_change(tmp_path, capsys):
     assert steps == sorted(set(steps)) and steps[-1] == 4  # a new log, not the old one resumed
 
 
-def test_data_settings_change_only_with_prepare(run, capsys):
+def test_data_settings_change_only_with_prepare(prepared, tmp_path, capsys):
+    run = copy_of(prepared, tmp_path)
     config_before = (run / "config.yaml").read_text()
     assert main(["train-downstream", "--run-dir", str(run), *TINY,
                  "--set", "data.window_ms=100"]) == 2

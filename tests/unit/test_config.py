@@ -75,8 +75,11 @@ def test_a_setting_outside_its_range_fails_when_the_config_is_built(setting, mes
 
 
 def test_every_default_and_the_open_ends_are_valid():
-    build_config(overrides=["generate.eta=1", "sampling.confidence=0", "sampling.iters=0",
-                            "data.notch_hz=0", "generator.lambda_fourier=0", "seed=0"])
+    cfg = build_config(overrides=["generate.eta=1", "sampling.confidence=0", "sampling.iters=0",
+                                  "data.notch_hz=0", "generator.lambda_fourier=0", "seed=0"])
+    assert (cfg.generate.eta, cfg.sampling.confidence, cfg.sampling.iters, cfg.data.notch_hz,
+            cfg.generator.lambda_fourier, cfg.seed) == (1.0, 0.0, 0, 0.0, 0.0, 0)
+    assert build_config() == Config()  # the defaults pass their own checks
 
 
 def test_a_section_given_twice_is_an_error_on_one_line(tmp_path):

@@ -10,7 +10,6 @@ from sasgda.config import SamplingConfig
 from sasgda.semantic import (
     ClassGaussians,
     SparseAwareSampler,
-    gmss_conditions,
     head_confidence,
     rarity_scores,
     sass_potential,
@@ -57,7 +56,8 @@ def test_gaussian_sass_conditions_are_rarer_and_sparser_than_gmss():
     sampler = _sampler()
     real = sampler.standardise(sampler.features[sampler.labels == 0])
     sass = sampler.sample(0, 100, np.random.default_rng(1))
-    gmss = sampler.sample_gmss(0, 100, np.random.default_rng(1))
+    gmss_cond = sampler.gaussians.sample(100, 0, np.random.default_rng(1))
+    gmss = {"cond": gmss_cond, "rarity": sampler.rarity(gmss_cond, 0)}
     assert len(sass["cond"]) > 50
     assert np.nanmean(sass["rarity"]) > np.nanmean(gmss["rarity"])
     knn = NearestNeighbors(n_neighbors=5).fit(real)
@@ -94,32 +94,6 @@ def test_confidence_filter_removes_every_condition_below_threshold():
     recomputed = head_confidence(strict_sampler.head, strict["cond"], 0)
     np.testing.assert_allclose(recomputed, strict["confidence"])
     assert (loose["confidence"] < 0.99).sum() == len(loose["cond"]) - len(strict["cond"])
-
-
-def test_gmss_conditions_filter_is_optional():
-    _, _, gaussians, sharp_head = _features()
-
-    def head(f):
-        return 0.3 * sharp_head(f)
-
-    plain = gmss_conditions(gaussians, 1, 200, np.random.default_rng(0), head=head)
-    assert plain["cond"].shape == (200, 8)
-    assert (plain["confidence"] < 0.99).any()
-    kept = gmss_conditions(
-        gaussians,
-        1,
-        200,
-        np.random.default_rng(0),
-        head=head,
-        confidence=0.99,
-        filter_confidence=True,
-    )
-    assert len(kept["cond"]) == (plain["confidence"] >= 0.99).sum() < 200
-    assert (kept["confidence"] >= 0.99).all()
-    no_head = gmss_conditions(gaussians, 1, 5, np.random.default_rng(0))
-    assert np.isnan(no_head["confidence"]).all()
-    with pytest.raises(ValueError, match="needs a head"):
-        gmss_conditions(gaussians, 1, 5, np.random.default_rng(0), filter_confidence=True)
 
 
 @pytest.mark.parametrize("dim, m", [(4, 5), (24, 60)])

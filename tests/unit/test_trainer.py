@@ -9,8 +9,12 @@ from torch import nn
 
 from sasgda.config import TrainerConfig
 from sasgda.models import TaskAwareCNN
-from sasgda.training import accuracy, extract_features, fit, predict_logits
+from sasgda.training import extract_features, fit, predict_logits
 from sasgda.training.trainer import _lr_factor
+
+
+def accuracy(logits, y):
+    return float(np.mean(logits.argmax(1) == y))
 
 torch.set_num_threads(1)
 
@@ -150,8 +154,12 @@ def test_without_validation_data_trains_all_epochs():
 def test_a_last_batch_of_one_window_is_folded_away():
     # 33 windows in batches of 32 would leave a batch of one, which BatchNorm cannot train on.
     x, y = _separable(33, seed=0)
+    model = _model()
+    sizes = []
+    model.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0]))
+                                    if module.training else None)
     fit(
-        _model(),
+        model,
         x,
         y,
         None,
@@ -161,6 +169,7 @@ def test_a_last_batch_of_one_window_is_folded_away():
         seed=0,
         progress=False,
     )
+    assert sum(sizes) == 33 and min(sizes) > 1  # every window trained on, no batch of one
 
 
 def test_predict_and_features_shapes_and_mode():

@@ -13,9 +13,16 @@ from sasgda.augment.classic import (
     window_slice,
     window_warp,
 )
-from sasgda.augment.mixing import balanced_indices, mix, n_extra, select_synthetic
+from sasgda.augment.mixing import (
+    AugmentedDataset,
+    balanced_indices,
+    mix,
+    n_extra,
+    select_synthetic,
+)
 
 __all__ = [
+    "AugmentedDataset",
     "CLASSIC_AUGMENTATIONS",
     "balanced_indices",
     "channel_rotation",

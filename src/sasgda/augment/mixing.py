@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 
 
 def n_extra(n_real: int, ratio: float) -> int:
@@ -135,3 +136,44 @@ def mix(x_real, y_real, x_extra, y_extra) -> tuple[np.ndarray, np.ndarray]:
     if len(x_extra) == 0:
         return x_real, y_real
     return np.concatenate([x_real, x_extra]), np.concatenate([y_real, y_extra])
+
+
+class AugmentedDataset(torch.utils.data.Dataset):
+    """Real windows plus ``ratio`` synthetic windows per real one, as ``(x, y)`` tensor pairs:
+    the training set of `sasgda train-downstream`, for a training loop of your own.
+
+    The synthetic windows are picked with :func:`select_synthetic` (``balanced``: the same
+    number per class; otherwise the synthetic set's own class proportions), seeded by ``seed``.
+
+    Parameters
+    ----------
+    x_real, y_real : array-like, shapes (N, C, L) and (N,)
+    x_syn, y_syn : array-like, shapes (M, C, L) and (M,)
+        For example ``SASGDA.sample()``'s output.
+    ratio : float
+        Synthetic windows per real window; 0 gives the real windows only.
+    balanced : bool
+    seed : int
+
+    Attributes
+    ----------
+    x : Tensor, shape (N + round(ratio * N), C, L), float32
+    y : Tensor, int64
+    n_real : int
+        The first ``n_real`` rows are the real windows.
+    """
+
+    def __init__(self, x_real, y_real, x_syn, y_syn, ratio: float = 2.0,
+                 balanced: bool = False, seed: int = 0):
+        n = n_extra(len(x_real), ratio)
+        x_extra, y_extra = select_synthetic(x_syn, y_syn, n, np.random.default_rng(seed),
+                                            balanced)
+        x, y = mix(x_real, y_real, x_extra, y_extra)
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        self.n_real = len(x_real)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[index], self.y[index]

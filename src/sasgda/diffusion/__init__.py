@@ -8,7 +8,7 @@ and the schedulers know no network.
 
 from sasgda.diffusion.loss import diffusion_loss, fourier_l1
 from sasgda.diffusion.parameterization import PARAMETERIZATIONS, predict_x0
-from sasgda.diffusion.sample import sample
+from sasgda.diffusion.sample import sample, sample_with_config
 from sasgda.diffusion.schedulers import (
     SOLVERS,
     load_scheduler_config,
@@ -16,7 +16,13 @@ from sasgda.diffusion.schedulers import (
     make_sampler,
     save_scheduler_config,
 )
-from sasgda.diffusion.train import CONDITIONS, build_generator, load_generator, train_generator
+from sasgda.diffusion.train import (
+    CONDITIONS,
+    build_generator,
+    fit_generator,
+    load_generator,
+    train_generator,
+)
 
 __all__ = [
     "CONDITIONS",
@@ -24,6 +30,7 @@ __all__ = [
     "SOLVERS",
     "build_generator",
     "diffusion_loss",
+    "fit_generator",
     "fourier_l1",
     "load_generator",
     "load_scheduler_config",
@@ -31,6 +38,7 @@ __all__ = [
     "make_sampler",
     "predict_x0",
     "sample",
+    "sample_with_config",
     "save_scheduler_config",
     "train_generator",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sasgda.config import GeneratorConfig
+from sasgda.config import Config, GenerateConfig, GeneratorConfig
 from sasgda.diffusion.parameterization import check_parameterization, predict_x0
 from sasgda.diffusion.schedulers import make_sampler
 from sasgda.models.unet1d import ConditionalUNet1D
@@ -51,15 +51,15 @@ def sample(
     cond: np.ndarray,
     *,
     n_times: int,
-    solver: str = "ddim",
-    steps: int = 50,
-    timestep_spacing: str = "trailing",
-    eta: float = 0.0,
-    guidance_scale: float = 1.0,
-    num_train_timesteps: int = 1000,
-    beta_schedule: str = "squaredcos_cap_v2",
-    parameterization: str = "direct",
-    batch_size: int = 256,
+    solver: str = GenerateConfig.solver,
+    steps: int = GenerateConfig.steps,
+    timestep_spacing: str = GenerateConfig.timestep_spacing,
+    eta: float = GenerateConfig.eta,
+    guidance_scale: float = GenerateConfig.guidance_scale,
+    num_train_timesteps: int = GeneratorConfig.num_train_timesteps,
+    beta_schedule: str = GeneratorConfig.beta_schedule,
+    parameterization: str = GeneratorConfig.parameterization,
+    batch_size: int = GenerateConfig.batch_size,
     generator: torch.Generator | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -157,3 +157,25 @@ def sample(
             out[start : start + len(c)] = x.float().cpu().numpy()
     model.train(was_training)
     return out
+
+
+def sample_with_config(
+    model: ConditionalUNet1D,
+    cond: np.ndarray,
+    *,
+    n_times: int,
+    cfg: Config,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> np.ndarray:
+    """:func:`sample` with the sampler of ``cfg.generate`` and the noise schedule and
+    parameterization of ``cfg.generator`` (those the model was trained with)."""
+    g, schedule = cfg.generate, cfg.generator
+    return sample(model, cond, n_times=n_times, solver=g.solver, steps=g.steps,
+                  timestep_spacing=g.timestep_spacing, eta=g.eta,
+                  guidance_scale=g.guidance_scale,
+                  num_train_timesteps=schedule.num_train_timesteps,
+                  beta_schedule=schedule.beta_schedule,
+                  parameterization=schedule.parameterization, batch_size=g.batch_size,
+                  generator=generator, device=device, progress=progress)

@@ -206,7 +206,7 @@ def train_generator(
     *,
     device: str | torch.device,
     seed: int,
-    checkpoint_dir: str | Path,
+    checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     metrics_path: str | Path | None = None,
 ) -> tuple[ConditionalUNet1D, ConditionalUNet1D]:
@@ -229,10 +229,10 @@ def train_generator(
         Where to train.
     seed : int
         Seeds the generator that draws minibatches, timesteps, noise and dropout masks.
-    checkpoint_dir : str or Path
+    checkpoint_dir : str or Path, optional
         Receives ``config.json``, ``model.safetensors``, ``ema.safetensors``,
         ``scheduler_config.json`` and ``state.pt`` every ``cfg.checkpoint_every`` steps and at
-        the end.
+        the end. ``None``: nothing is written and training cannot resume.
     progress : bool
         Show a tqdm bar with the loss.
     metrics_path : str or Path, optional
@@ -251,8 +251,9 @@ def train_generator(
     cond = np.asarray(cond)
     _check_inputs(model, x, cond)
     device = torch.device(device)
-    checkpoint_dir = Path(checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = Path(metrics_path) if metrics_path is not None else None
 
     model.to(device).train()
@@ -270,8 +271,8 @@ def train_generator(
     step, seconds_before = 0, 0.0
     unlogged_sum, unlogged_count = 0.0, 0
 
-    state_path = checkpoint_dir / "state.pt"
-    if state_path.is_file():
+    state_path = checkpoint_dir / "state.pt" if checkpoint_dir is not None else None
+    if state_path is not None and state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         saved_config = state["model_config"]
         if saved_config != json.dumps(model.config, sort_keys=True):
@@ -351,7 +352,8 @@ def train_generator(
                     with open(metrics_path, "a", encoding="utf-8") as handle:
                         handle.write(line + "\n")
                 loss_sum, loss_count = torch.zeros((), device=device), 0
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            if checkpoint_dir is not None and (step % cfg.checkpoint_every == 0
+                                               or step == cfg.steps):
                 _save_checkpoint(
                     checkpoint_dir,
                     model,
@@ -366,6 +368,29 @@ def train_generator(
                 )
 
     return model, ema.module.eval()
+
+
+def fit_generator(
+    cfg: GeneratorConfig,
+    x: np.ndarray,
+    cond: np.ndarray,
+    *,
+    n_classes: int,
+    cond_dim: int,
+    seed: int,
+    device: str | torch.device,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+    metrics_path: str | Path | None = None,
+) -> ConditionalUNet1D:
+    """Build the generator ``cfg`` describes (weights seeded with ``seed``) and train it with
+    :func:`train_generator`; returns its EMA, the model to sample with."""
+    torch.manual_seed(seed)
+    model = build_generator(cfg, n_chans=x.shape[1], cond_dim=cond_dim, n_classes=n_classes)
+    _, ema = train_generator(model, x, cond, cfg, device=device, seed=seed,
+                             checkpoint_dir=checkpoint_dir, progress=progress,
+                             metrics_path=metrics_path)
+    return ema
 
 
 def load_generator(

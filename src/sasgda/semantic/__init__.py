@@ -4,18 +4,21 @@ from sasgda.semantic.gaussians import ClassGaussians
 from sasgda.semantic.quota import fill_quota
 from sasgda.semantic.sass import (
     SparseAwareSampler,
-    gmss_conditions,
     head_confidence,
     knn_radii,
     rarity_scores,
     sass_potential,
 )
+from sasgda.semantic.synthesis import STRATEGIES, Synthesizer, class_quota, condition_of
 
 __all__ = [
+    "STRATEGIES",
+    "Synthesizer",
+    "class_quota",
+    "condition_of",
     "ClassGaussians",
     "SparseAwareSampler",
     "fill_quota",
-    "gmss_conditions",
     "head_confidence",
     "knn_radii",
     "rarity_scores",

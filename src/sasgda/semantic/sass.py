@@ -159,57 +159,6 @@ def head_confidence(
     return np.concatenate(probs)
 
 
-def gmss_conditions(
-    gaussians: ClassGaussians,
-    label: int,
-    m: int,
-    rng: np.random.Generator,
-    scale: float = 1.0,
-    head: Head | None = None,
-    confidence: float = 0.15,
-    filter_confidence: bool = False,
-    device: str | torch.device = "cpu",
-) -> dict[str, np.ndarray]:
-    """GMSS: draw ``m`` conditions for class ``label`` from its Gaussian.
-
-    Parameters
-    ----------
-    gaussians : ClassGaussians
-        Fitted on the real training features.
-    label : int
-    m : int
-        Number of draws.
-    rng : numpy.random.Generator
-    scale : float
-        Multiplies the Gaussian's standard deviation (``SamplingConfig.gmss_scale``).
-    head : callable, optional
-        Classifier head (B, D) -> logits (B, K); when given, ``confidence`` is recorded.
-    confidence : float
-        Threshold on p(label | c), used only when ``filter_confidence``.
-    filter_confidence : bool
-        Drop the draws below ``confidence``, as SASS does. Off by default: plain GMSS samples
-        the Gaussian as it is.
-    device : str or torch.device
-        Where ``head`` lives.
-
-    Returns
-    -------
-    dict
-        ``cond`` (m', D) float32 and ``confidence`` (m',) float32 (``nan`` without a head);
-        m' = m unless filtered.
-    """
-    if filter_confidence and head is None:
-        raise ValueError("gmss_conditions: filter_confidence=True needs a head")
-    cond = gaussians.sample(m, label, rng, scale=scale)
-    if head is None:
-        return {"cond": cond, "confidence": np.full(len(cond), np.nan, dtype=np.float32)}
-    probs = head_confidence(head, cond, label, device=device)
-    if filter_confidence:
-        keep = probs >= confidence
-        cond, probs = cond[keep], probs[keep]
-    return {"cond": cond, "confidence": probs}
-
-
 def sass_potential(
     cond: torch.Tensor,
     real: torch.Tensor,
@@ -513,27 +462,3 @@ class SparseAwareSampler:
         keep = probs >= cfg.confidence
         cond = cond[keep]
         return {"cond": cond, "rarity": self.rarity(cond, label), "confidence": probs[keep]}
-
-    def sample_gmss(
-        self, label: int, m: int, rng: np.random.Generator, filter_confidence: bool = False
-    ) -> dict[str, np.ndarray]:
-        """GMSS conditions recorded like SASS ones (see :func:`gmss_conditions`).
-
-        Returns
-        -------
-        dict
-            ``cond`` (m', D) float32, ``rarity`` (m',) and ``confidence`` (m',) float32.
-        """
-        out = gmss_conditions(
-            self.gaussians,
-            label,
-            m,
-            rng,
-            scale=self.cfg.gmss_scale,
-            head=self.head,
-            confidence=self.cfg.confidence,
-            filter_confidence=filter_confidence,
-            device=self.device,
-        )
-        out["rarity"] = self.rarity(out["cond"], label)
-        return out

@@ -295,11 +295,3 @@ def extract_features(
     if not callable(getattr(model, "encode", None)):
         raise ValueError(f"{type(model).__name__} has no encode() method to extract features")
     return _apply(model.encode, model, x, device, batch_size)
-
-
-def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of windows whose arg-max logit is their label."""
-    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
-
-
-__all__ = ["accuracy", "extract_features", "fit", "predict_logits"]
