@@ -26,7 +26,7 @@ from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
 from sasgda.benchmark import GENERATIVE, parse_subjects, run_benchmark
 from sasgda.config import build_config, dump_yaml
 from sasgda.models import BACKBONES
-from sasgda.viz.report import report_benchmark
+from sasgda.report import report_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -36,6 +36,7 @@ from sasgda.benchmark import run_dir
 from sasgda.config import build_config, replace
 from sasgda.data import prepare_windows
 from sasgda.diffusion import build_generator, load_generator, sample, train_generator
+from sasgda.stages import timings as stage_timings
 from sasgda.training import predict_logits
 from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
 from sasgda.utils.rundir import RunDir
@@ -82,7 +83,7 @@ def subject_result(subject: str, out: Path) -> dict:
     for strategy in ("real", "label"):
         pipeline.ensure_synthetic(cfg, run, device, strategy, progress=False)
     classifier = pipeline.load_classifier(run, device)
-    timings = run.info()["timings_s"]
+    timings = stage_timings(run)
     w = pipeline.load_windows(run)
     train = w["split"] == "train"
     x_train, y_train = pipeline.split_arrays(w, "train")

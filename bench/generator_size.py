@@ -25,6 +25,7 @@ from sasgda_myoup import MYOUP, bench_config
 
 from sasgda import pipeline
 from sasgda.diffusion import load_generator
+from sasgda.stages import timings as stage_timings
 from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
 from sasgda.utils.rundir import RunDir
 
@@ -55,7 +56,7 @@ def subject_result(subject: str, out: Path) -> dict:
         "classifier_accuracy_on_generated": classifier_accuracy(model, syn["x"], syn["y"]),
         "rms_ratio": rms_ratio(syn["x"], x_train),
         "train_seconds": json.loads(log_lines[-1])["seconds"],
-        "generate_windows_per_s": len(syn["x"]) / run.info()["timings_s"]["generate-real"],
+        "generate_windows_per_s": len(syn["x"]) / stage_timings(run)["generate-real"],
     }
     save_json(cached, result)
     return result

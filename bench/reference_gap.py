@@ -31,7 +31,9 @@ from generator import classifier_accuracy  # bench/ is on sys.path for bench scr
 
 from sasgda.benchmark import run_benchmark, run_dir
 from sasgda.config import build_config
+from sasgda.stages import timings as stage_timings
 from sasgda.utils.io import atomic_write_text, load_json, save_json
+from sasgda.utils.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 MYOUP = ROOT.parent / "shared" / "data" / "myoup-ninapro"
@@ -175,7 +177,7 @@ def run_variant(variant: str, subjects: list[str], seeds: list[int], jobs: int) 
                       "accuracy": {c["method"]: c["accuracy"] for c in cells
                                    if c["subject"] == subject and c["seed"] == seed},
                       "fidelity": fidelity(run, ["real", "gmss"]),
-                      "timings_s": load_json(run / "run_info.json").get("timings_s", {})}
+                      "timings_s": stage_timings(RunDir(run))}
             save_json(cell_file(variant, subject, seed), result)
 
 

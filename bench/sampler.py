@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from generator import classifier_accuracy, rms_ratio  # bench/ is on sys.path for bench scripts
 
-from sasgda.config import Config, from_dict, load_yaml
-from sasgda.diffusion import load_generator, sample
+from sasgda.config import Config, from_dict, load_yaml, replace
+from sasgda.diffusion import load_generator, sample_with_config
 from sasgda.evaluation.quality import fid
 from sasgda.pipeline import load_classifier, load_windows, split_arrays
 from sasgda.training import extract_features
@@ -50,13 +50,10 @@ def score(run: Path, n: int) -> list[dict]:
     rows = []
     for solver, steps, eta in SAMPLERS:
         start = time.perf_counter()
-        x = sample(model, cond, n_times=x_real.shape[2], solver=solver, steps=steps, eta=eta,
-                   timestep_spacing=cfg.generate.timestep_spacing,
-                   num_train_timesteps=cfg.generator.num_train_timesteps,
-                   beta_schedule=cfg.generator.beta_schedule,
-                   parameterization=cfg.generator.parameterization,
-                   batch_size=cfg.generate.batch_size, generator=torch.Generator().manual_seed(0),
-                   progress=False)
+        sampler_cfg = replace(cfg, generate=replace(cfg.generate, solver=solver, steps=steps,
+                                                    eta=eta))
+        x = sample_with_config(model, cond, n_times=x_real.shape[2], cfg=sampler_cfg,
+                               generator=torch.Generator().manual_seed(0), progress=False)
         seconds = time.perf_counter() - start
         name = f"{solver} {steps}" + (f" eta {eta:g}" if eta else "")
         rows.append({"run": run.name, "sampler": name,

@@ -21,7 +21,9 @@ import numpy as np
 
 from sasgda.benchmark import Cell, cell_path, parse_subjects, run_benchmark
 from sasgda.config import build_config, dump_yaml
+from sasgda.stages import timings as stage_timings
 from sasgda.utils.io import atomic_write_text, load_json, load_json_if, save_json
+from sasgda.utils.rundir import RunDir
 from sasgda.viz.tables import per_subject, subject_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +129,7 @@ def run_timings(out: Path) -> dict[str, dict]:
     found = {}
     for info in sorted(out.glob("runs/s*-seed*/run_info.json")):
         subject, seed = info.parent.name[1:].rsplit("-seed", 1)
-        timings = load_json(info).get("timings_s", {})
+        timings = stage_timings(RunDir(info.parent))
         if timings:
             found[info.parent.name] = {"subjects": [subject], "seeds": [int(seed)], "runs": 1,
                                        "timings_s": timings}
@@ -144,7 +146,7 @@ def stage_times(entries: dict[str, dict], subjects: list[str], seeds: list[int],
     stages its runs have not timed singly.
     """
     def wanted(stage: str) -> bool:
-        if stage.startswith("train-downstream"):
+        if stage.startswith(("train-downstream", "downstream-")):
             return stage.split("-")[-1] in methods
         return stage.startswith(("prepare", "train-classifier", "train-generator", "generate"))
 

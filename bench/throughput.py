@@ -31,6 +31,9 @@ import sys
 import time
 from pathlib import Path
 
+from sasgda.stages import timings as stage_timings
+from sasgda.utils.rundir import RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 JSON = RESULTS / "throughput.json"
@@ -61,8 +64,7 @@ def sasgda_run(name: str, args: list[str]) -> dict:
     run = OUT / name
     shutil.rmtree(run, ignore_errors=True)
     result = timed([sys.executable, "-m", "sasgda", *args, "--run-dir", str(run), "--quiet"])
-    info = json.loads((run / "run_info.json").read_text())
-    result["stages_s"] = {k: round(v, 1) for k, v in info.get("timings_s", {}).items()}
+    result["stages_s"] = {k: round(v, 1) for k, v in stage_timings(RunDir(run)).items()}
     report = run / "report.md"
     result["report"] = report.read_text() if report.is_file() else ""
     del result["stdout"]
@@ -98,7 +100,7 @@ def part_sampling() -> dict:
     code = """
 import json, time, numpy as np, torch
 from sasgda.config import Config
-from sasgda.diffusion import build_generator, sample
+from sasgda.diffusion import build_generator, sample_with_config
 cfg = Config(); g = cfg.generate
 out = {}
 for chans, n_times, n in ((8, 40, 2048), (12, 400, 256)):
@@ -106,15 +108,11 @@ for chans, n_times, n in ((8, 40, 2048), (12, 400, 256)):
     model = build_generator(cfg.generator, n_chans=chans, cond_dim=cfg.classifier.feat_dim,
                             n_classes=2).eval()
     cond = np.random.default_rng(0).standard_normal((n, cfg.classifier.feat_dim)).astype('f4')
-    kw = dict(n_times=n_times, solver=g.solver, steps=g.steps, timestep_spacing=g.timestep_spacing,
-              num_train_timesteps=cfg.generator.num_train_timesteps,
-              beta_schedule=cfg.generator.beta_schedule,
-              parameterization=cfg.generator.parameterization, batch_size=g.batch_size,
-              progress=False)
-    sample(model, cond[:g.batch_size], **kw)  # warm-up
+    kw = dict(n_times=n_times, cfg=cfg, progress=False)
+    sample_with_config(model, cond[:g.batch_size], **kw)  # warm-up
     best = []
     for _ in range(2):
-        start = time.perf_counter(); sample(model, cond, **kw)
+        start = time.perf_counter(); sample_with_config(model, cond, **kw)
         best.append(n / (time.perf_counter() - start))
     out[f"{chans}x{n_times}"] = round(max(best), 1)
 out["sampler"] = f"{g.solver} {g.steps} steps, batch {g.batch_size}"

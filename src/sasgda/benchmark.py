@@ -22,6 +22,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from sasgda.config import Config, replace, to_dict
+from sasgda.data import subject_key
 from sasgda.utils.io import load_json, save_json
 
 log = logging.getLogger("sasgda")
@@ -153,12 +154,6 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
                     ready_cells += cells_of[pair_of[future]]
                 bar.update()
     bar.close()
-
-
-def subject_key(subject: str) -> tuple[int, int, str]:
-    """Sort key: numeric subjects in numeric order ("2" before "10"), then the others."""
-    subject = str(subject)
-    return (0, int(subject), "") if subject.isdigit() else (1, 0, subject)
 
 
 def run_benchmark(

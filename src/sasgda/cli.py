@@ -307,7 +307,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from sasgda.viz.report import report_benchmark, report_run
+    from sasgda.report import report_benchmark, report_run
 
     path = report_run(args.run_dir) if args.run_dir else report_benchmark(args.out)
     log.info("wrote %s", path)

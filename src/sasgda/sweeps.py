@@ -59,6 +59,8 @@ def linked_run(base: RunDir, dest: Path, links: Sequence[str]) -> RunDir:
     for name in ("run_info.json", "config.yaml"):
         if not (dest / name).exists():
             shutil.copy2(base.root / name, dest / name)
+    if not (dest / "records").exists():
+        shutil.copytree(base.root / "records", dest / "records")
     return RunDir(dest)
 
 

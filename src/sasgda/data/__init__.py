@@ -1,6 +1,12 @@
 """Data: loaders returning `Recording`s, the dataset registry, preprocessing and windowing."""
 
-from sasgda.data.prepare import list_subjects, load_subject, prepare_windows, summarize_windows
+from sasgda.data.prepare import (
+    list_subjects,
+    load_subject,
+    prepare_windows,
+    subject_key,
+    summarize_windows,
+)
 from sasgda.data.recording import Recording
 from sasgda.data.registry import DATASETS, DatasetInfo, describe_datasets, get_dataset
 
@@ -13,5 +19,6 @@ __all__ = [
     "list_subjects",
     "load_subject",
     "prepare_windows",
+    "subject_key",
     "summarize_windows",
 ]

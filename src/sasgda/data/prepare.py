@@ -61,6 +61,12 @@ def load_subject(cfg: DataConfig, data_path: Path | None, subject: str) -> list[
     return recordings
 
 
+def subject_key(subject: str) -> tuple[int, int, str]:
+    """Sort key: numeric subjects in numeric order ("2" before "10"), then the others."""
+    subject = str(subject)
+    return (0, int(subject), "") if subject.isdigit() else (1, 0, subject)
+
+
 def list_subjects(cfg: DataConfig, data_path: Path | None) -> list[str]:
     """Every subject present (for cross-subject protocols)."""
     info = get_dataset(cfg.dataset)

@@ -3,7 +3,8 @@
 Layout (design.md section 2)::
 
     run/
-      config.yaml  run_info.json            resolved config; versions, device, seed, timings
+      config.yaml  run_info.json            resolved config; versions, device, seed
+      records/<stage>.json                  what each stage made (sasgda.stages)
       data/windows.npz                      x (N,C,L) float32, y, repetition, split, norm stats
       classifier/   model.safetensors config.json metrics.jsonl
       semantic/     features.npz
@@ -15,9 +16,6 @@ Layout (design.md section 2)::
 from __future__ import annotations
 
 import platform
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,10 +107,3 @@ class RunDir:
             },
             platform=platform.platform(),
         )
-
-    @contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        """Record the wall time of a stage under ``run_info.json['timings_s'][stage]``."""
-        start = time.perf_counter()
-        yield
-        self.update_info(timings_s={stage: round(time.perf_counter() - start, 3)})

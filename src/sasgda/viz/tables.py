@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sasgda.benchmark import subject_key
+from sasgda.data import subject_key
 from sasgda.evaluation.stats import format_mean_sd, paired_wilcoxon
 
 

@@ -1,4 +1,8 @@
-"""`sasgda report`: markdown + CSV tables and plots for one run or for a benchmark directory."""
+"""`sasgda report`: markdown + CSV tables and plots for one run or for a benchmark directory.
+
+It reads what the pipeline, the benchmark and the sweeps wrote, so it sits beside them, above
+the plotting helpers of `viz/`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sasgda.benchmark import subject_key
+from sasgda.data import subject_key
 from sasgda.evaluation.stats import format_mean_sd, mean_sd
-from sasgda.pipeline import SYNTHETIC_STRATEGIES, outdated
+from sasgda.stages import outdated, timings
 from sasgda.sweeps import load_sweeps
 from sasgda.utils.io import atomic_write_text, load_json, load_json_if, load_npz
 from sasgda.utils.rundir import RunDir
@@ -55,15 +59,6 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _synthetic_inputs(strategy: str) -> list[str]:
-    generator = "train-generator-label" if strategy == "label" else "train-generator-semantic"
-    return ["prepare", "train-classifier", generator]
-
-
-def _result_inputs(augment: str) -> list[str]:
-    return ["prepare", *([f"generate-{augment}"] if augment in SYNTHETIC_STRATEGIES else [])]
-
-
 def run_plots(run: RunDir, plots_dir: Path | None = None) -> list[Path]:
     """Real against synthetic waveforms per class, and a 2-D view of the semantic features.
 
@@ -75,13 +70,13 @@ def run_plots(run: RunDir, plots_dir: Path | None = None) -> list[Path]:
     w = load_npz(run.windows)
     train = w["split"] == "train"
     sets = {p.stem: load_npz(p) for p in sorted((run.root / "synthetic").glob("*.npz"))
-            if not outdated(run, f"generate-{p.stem}", _synthetic_inputs(p.stem))}
+            if not outdated(run, f"generate-{p.stem}")}
     classes = [str(c) for c in w["classes"]]
     for name, syn in sets.items():
         plots.append(plot_waveforms(w["x"][train], w["y"][train], syn["x"], syn["y"], classes,
                                     plots_dir / f"waveforms-{name}.png",
                                     fs_hz=float(w["fs_hz"])))
-    if run.features.is_file() and not outdated(run, "train-classifier", ["prepare"]):
+    if run.features.is_file() and not outdated(run, "train-classifier"):
         feats = load_npz(run.features)
         by_set = {"real": (feats["features"][train], w["y"][train])}
         for name in ("gmss", "sass"):
@@ -101,14 +96,14 @@ def report_run(run_dir: str | Path) -> Path:
     rows, old = [], []
     for m in map(load_json, sorted((run.root / "downstream").glob("*/metrics.json"))):
         name = f"{m['backbone']}-{m['augment']}"
-        if outdated(run, f"downstream-{name}", _result_inputs(m["augment"])):
+        if outdated(run, f"downstream-{name}"):
             old.append(f"downstream `{name}` (`sasgda train-downstream --backbone {m['backbone']} "
                        f"--augment {m['augment']}`)")
         else:
             rows.append({**m, "subject": subject, "method": m["augment"]})
     quality = {}
     for strategy, m in load_json_if(run.root / "metrics.json").items():
-        if outdated(run, f"evaluate-{strategy}", _result_inputs(strategy)):
+        if outdated(run, f"evaluate-{strategy}"):
             old.append(f"generation quality of `{strategy}` (`sasgda evaluate`)")
         else:
             quality[strategy] = m
@@ -126,8 +121,7 @@ def report_run(run_dir: str | Path) -> Path:
                   *[f"- {item}" for item in old], ""]
     if plots:
         parts += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
-    timings = info.get("timings_s", {})
-    parts += ["## Stage timings (s)", ""] + [f"- {k}: {v:.1f}" for k, v in timings.items()]
+    parts += ["## Stage timings (s)", ""] + [f"- {k}: {v:.1f}" for k, v in timings(run).items()]
     atomic_write_text(run.root / "results.csv", _csv(rows))
     return atomic_write_text(run.root / "report.md", "\n".join(parts) + "\n")
 

@@ -1,0 +1,114 @@
+"""The stage table's runner: records, what is current, damaged artifacts, concurrent records."""
+
+import multiprocessing
+
+import pytest
+
+from sasgda.cli import main
+from sasgda.config import Config
+from sasgda.stages import finish, outdated, record, timings
+from sasgda.utils.io import save_json
+from sasgda.utils.rundir import RunDir
+
+TINY = [
+    "--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
+    "--set", "classifier.train.epochs=2", "--set", "downstream.train.epochs=1",
+    "--set", "downstream.augmented_epochs=1",
+    "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
+    "--set", "generator.n_heads=2", "--set", "generator.steps=4",
+    "--set", "generator.batch_size=16", "--set", "generate.steps=3",
+    "--set", "generate.ratio=0.2", "--set", "sampling.max_rounds=2",
+    "--set", "sampling.confidence=0.0", "--quiet",
+]
+
+
+@pytest.fixture()
+def run(tmp_path):
+    run = tmp_path / "run"
+    assert main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
+                 "--methods", "none", "sass", *TINY]) == 0
+    return run
+
+
+def finished_at(run) -> dict[str, float]:
+    return {p.stem: record(RunDir(run), p.stem)["finished"]
+            for p in (run / "records").glob("*.json")}
+
+
+def flip_a_byte(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_every_stage_is_recorded_with_its_inputs_and_checksums(run):
+    assert set(finished_at(run)) == {"prepare", "train-classifier", "train-generator-semantic",
+                                     "generate-sass", "downstream-cnn-none",
+                                     "downstream-cnn-sass"}
+    rec = record(RunDir(run), "generate-sass")
+    assert set(rec["inputs"]) == {"prepare", "train-classifier", "train-generator-semantic"}
+    size = (run / "synthetic" / "sass.npz").stat().st_size
+    assert rec["artifacts"]["synthetic/sass.npz"]["size"] == size
+    assert rec["settings"]["generate.steps"] == 3 and rec["settings"]["seed"] == 0
+    assert list(timings(RunDir(run)))[0] == "prepare"
+
+
+def test_run_remakes_a_damaged_artifact_and_only_what_follows_it(run):
+    before = finished_at(run)
+    flip_a_byte(run / "synthetic" / "sass.npz")
+    assert main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
+                 "--methods", "none", "sass", *TINY]) == 0
+    after = finished_at(run)
+    remade = {name for name in after if after[name] != before[name]}
+    assert remade == {"generate-sass", "downstream-cnn-sass"}
+
+
+def test_a_command_refuses_a_damaged_input_naming_the_command_that_remakes_it(run, capsys):
+    flip_a_byte(run / "semantic" / "features.npz")
+    capsys.readouterr()
+    assert main(["generate", "--run-dir", str(run), "--strategy", "sass", *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "features.npz: changed or damaged since `sasgda train-classifier` wrote it" in err
+
+
+def test_a_failed_downstream_leaves_the_earlier_result_and_its_record(run, monkeypatch):
+    metrics = (run / "downstream" / "cnn-none" / "metrics.json").read_bytes()
+    rec = (run / "records" / "downstream-cnn-none.json").read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sasgda.training.fit", interrupted)
+    assert main(["train-downstream", "--run-dir", str(run), "--augment", "none", *TINY,
+                 "--set", "downstream.train.lr=0.01"]) == 130
+    assert (run / "downstream" / "cnn-none" / "metrics.json").read_bytes() == metrics
+    assert (run / "records" / "downstream-cnn-none.json").read_bytes() == rec
+
+
+def test_results_of_old_windows_are_outdated(run):
+    assert not outdated(RunDir(run), "downstream-cnn-sass")
+    assert main(["prepare", "--dataset", "simulated", "--subject", "2", "--run-dir", str(run),
+                 *TINY]) == 0
+    assert outdated(RunDir(run), "downstream-cnn-sass")
+    assert outdated(RunDir(run), "train-classifier")
+
+
+def _finish_many(root: str, worker: int) -> None:
+    run = RunDir(root)
+    for i in range(40):
+        name = f"evaluate-w{worker}s{i}"
+        finish(run, name, Config(), seconds=0.0)
+
+
+def test_concurrent_commands_lose_no_record(tmp_path):
+    root = tmp_path / "run"
+    save_json(root / "run_info.json", {})
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_finish_many, args=(str(root), w)) for w in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert all(w.exitcode == 0 for w in workers)
+    assert len(list((root / "records").glob("evaluate-*.json"))) == 80
