@@ -304,9 +304,7 @@ def train_downstream(
     accuracy, macro-F1, per-class recall, confusion matrix and train time).
     """
     from sasgda.augment.mixing import mix
-    from sasgda.evaluation import classification_metrics
-    from sasgda.models import build_classifier
-    from sasgda.training import fit, predict_logits
+    from sasgda.evaluation import train_and_test
     from sasgda.utils.modelio import save_model
 
     dcfg = cfg.downstream
@@ -322,33 +320,17 @@ def train_downstream(
     if dcfg.augment != "none" and dcfg.augmented_epochs:
         train_cfg = replace(train_cfg, epochs=dcfg.augmented_epochs)
     with made(run, f"downstream-{dcfg.backbone}-{dcfg.augment}", cfg):
-        torch.manual_seed(cfg.seed)
-        model = build_classifier(dcfg.backbone, n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
-                                 n_classes=len(w["classes"]))
-        start = time.perf_counter()
-        history = fit(model, x_train, y_train, *split_arrays(w, "val"), train_cfg,
-                      device=device, seed=cfg.seed, progress=progress,
-                      metrics_path=out / "metrics.jsonl",
-                      desc=f"{dcfg.backbone}-{dcfg.augment}")
-        train_seconds = time.perf_counter() - start
-        x_test, y_test = split_arrays(w, "test")
-        y_pred = predict_logits(model, x_test, device=device).argmax(1)
-        metrics = {
-            "backbone": dcfg.backbone,
-            "augment": dcfg.augment,
-            "seed": cfg.seed,
-            **classification_metrics(y_test, y_pred, len(w["classes"])),
-            "classes": w["classes"].tolist(),
-            "n_train_real": n_real,
-            "n_train_extra": len(x_train) - n_real,
-            "best_epoch": history["best_epoch"],
-            "best_val_acc": history["best_val_acc"],
-            "train_seconds": round(train_seconds, 2),
-        }
+        model, scores = train_and_test(
+            dcfg.backbone, (x_train, y_train), split_arrays(w, "val"), split_arrays(w, "test"),
+            len(w["classes"]), train_cfg, seed=cfg.seed, device=device, progress=progress,
+            metrics_path=out / "metrics.jsonl", desc=f"{dcfg.backbone}-{dcfg.augment}")
+        metrics = {"backbone": dcfg.backbone, "augment": dcfg.augment, "seed": cfg.seed,
+                   **scores, "classes": w["classes"].tolist(), "n_train_real": n_real,
+                   "n_train_extra": len(x_train) - n_real}
         save_model(model, out)
         save_json(out / "metrics.json", metrics)
     log.info("%s-%s: test accuracy %.4f, macro-F1 %.4f (%.0f s)", dcfg.backbone, dcfg.augment,
-             metrics["accuracy"], metrics["macro_f1"], train_seconds)
+             metrics["accuracy"], metrics["macro_f1"], metrics["train_seconds"])
     return metrics
 
 
@@ -386,18 +368,14 @@ def classifier_accuracy_score(
     cfg: Config, x_train: np.ndarray, y_train: np.ndarray, w: dict[str, np.ndarray],
     device: torch.device, progress: bool,
 ) -> float:
-    """CAS: accuracy on the real test windows of a CNN trained on synthetic windows only."""
-    from sasgda.models import build_classifier
-    from sasgda.training import fit, predict_logits
+    """CAS: accuracy on the real test windows of a CNN trained on synthetic windows only (model
+    selection on the real validation windows, as for every other classifier here)."""
+    from sasgda.evaluation import train_and_test
 
-    torch.manual_seed(cfg.seed)
-    model = build_classifier("cnn", n_chans=w["x"].shape[1], n_times=w["x"].shape[2],
-                             n_classes=len(w["classes"]))
-    # Model selection on the real validation windows, as for every other classifier here.
-    fit(model, x_train, y_train, *split_arrays(w, "val"), cfg.evaluate.train, device=device,
-        seed=cfg.seed, progress=progress, desc="CAS")
-    x_test, y_test = split_arrays(w, "test")
-    return float(np.mean(predict_logits(model, x_test, device=device).argmax(1) == y_test))
+    _, scores = train_and_test("cnn", (x_train, y_train), split_arrays(w, "val"),
+                               split_arrays(w, "test"), len(w["classes"]), cfg.evaluate.train,
+                               seed=cfg.seed, device=device, progress=progress, desc="CAS")
+    return scores["accuracy"]
 
 
 def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = True,

@@ -1,6 +1,6 @@
 """Evaluation: downstream classification metrics, generation-quality metrics, statistics."""
 
-from sasgda.evaluation.classification import classification_metrics
+from sasgda.evaluation.classification import classification_metrics, train_and_test
 from sasgda.evaluation.quality import (
     avg_knn,
     feature_moments,
@@ -32,4 +32,5 @@ __all__ = [
     "quality_metrics",
     "rarity_score",
     "rarity_scores",
+    "train_and_test",
 ]

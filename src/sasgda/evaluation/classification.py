@@ -1,11 +1,18 @@
-"""Downstream classification metrics (design.md section 6): accuracy, macro-F1, recall, confusion.
+"""Downstream classification (design.md section 6): a backbone trained and scored, and its metrics
+(accuracy, macro-F1, recall, confusion).
 
 Thin wrappers over :mod:`sklearn.metrics` so that every downstream model is scored the same way
 and classes absent from a test set still get a row, a column and a (zero) score.
 """
 
+import os
+import time
+
 import numpy as np
+import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+from sasgda.config import TrainerConfig
 
 
 def _check_labels(name: str, y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -58,3 +65,40 @@ def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n_samples": int(y_true.size),
     }
+
+
+def train_and_test(
+    backbone: str,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    n_classes: int,
+    cfg: TrainerConfig,
+    *,
+    seed: int,
+    device: str | torch.device,
+    progress: bool = True,
+    metrics_path: str | os.PathLike | None = None,
+    desc: str = "train",
+) -> tuple[torch.nn.Module, dict]:
+    """Build ``backbone`` (weights seeded with ``seed``), train it on ``train`` with the one
+    trainer (``val`` may be empty) and score it on ``test``.
+
+    Returns the model and :func:`classification_metrics` of its test predictions with
+    ``best_epoch``, ``best_val_acc`` and ``train_seconds``.
+    """
+    from sasgda.models import build_classifier
+    from sasgda.training import fit, predict_logits
+
+    x_train = train[0]
+    torch.manual_seed(seed)
+    model = build_classifier(backbone, n_chans=x_train.shape[1], n_times=x_train.shape[2],
+                             n_classes=n_classes)
+    start = time.perf_counter()
+    history = fit(model, *train, *val, cfg, device=device, seed=seed, progress=progress,
+                  metrics_path=metrics_path, desc=desc)
+    seconds = time.perf_counter() - start
+    y_pred = predict_logits(model, test[0], device=device).argmax(1)
+    return model, {**classification_metrics(test[1], y_pred, n_classes),
+                   "best_epoch": history["best_epoch"], "best_val_acc": history["best_val_acc"],
+                   "train_seconds": round(seconds, 2)}
