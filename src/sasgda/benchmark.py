@@ -122,16 +122,28 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
     results appear subject by subject and an interrupted benchmark has whole subjects to show.
     At most ``jobs`` tasks run at once, each in its own process (in-process when jobs == 1).
     """
-    pairs = sorted({(c.subject, c.seed) for c in todo}, key=lambda p: (p[1], subject_key(p[0])))
+    # Seed by seed, each in the order the subjects were given.
+    pairs = sorted(dict.fromkeys((c.subject, c.seed) for c in todo), key=lambda p: p[1])
     cells_of = {pair: [c for c in todo if (c.subject, c.seed) == pair] for pair in pairs}
     bar = tqdm(total=len(pairs) + len(todo), desc="benchmark", unit="task", disable=not progress)
+
+    def finished(result: dict | None) -> None:
+        if result is not None:  # one line per cell, above the bar
+            line = (f"s{result['subject']} {result['method']} {result['backbone']} seed "
+                    f"{result['seed']}: accuracy {100 * result['accuracy']:.1f} % "
+                    f"({result['train_seconds']:.0f} s)")
+            if progress:
+                bar.write(line)
+            else:
+                log.info(line)
+        bar.update()
+
     if jobs <= 1:
         for subject, seed in pairs:
             _shared_stages(cfg_dict, out, data_path, subject, seed, methods)
-            bar.update()
+            finished(None)
             for cell in cells_of[(subject, seed)]:
-                _run_cell(cfg_dict, out, cell)
-                bar.update()
+                finished(_run_cell(cfg_dict, out, cell))
         bar.close()
         return
     waiting_pairs, ready_cells, running = list(pairs), [], set()
@@ -149,10 +161,10 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
                 running.add(future)
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                future.result()  # re-raises a worker's error here
+                result = future.result()  # re-raises a worker's error here
                 if future in pair_of:
                     ready_cells += cells_of[pair_of[future]]
-                bar.update()
+                finished(None if future in pair_of else result)
     bar.close()
 
 

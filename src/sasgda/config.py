@@ -36,6 +36,7 @@ class DataConfig:
     # trains the classifier, the generator and the downstream models, on fixed schedules.
     val_fraction: float = 0.0
     test_repetitions: tuple[int, ...] | None = None  # None = dataset default (NinaPro: 2, 5)
+    test_sessions: tuple[str, ...] | None = None  # cross-session; None = dataset default
     # The built-in simulated dataset (used when dataset = simulated).
     sim_subjects: int = 4
     sim_chans: int = 8

@@ -32,12 +32,25 @@ CSV_COLUMNS = ("subject", "method", "backbone", "seed", "accuracy", "macro_f1", 
 
 
 def quality_table(metrics_by_strategy: dict[str, dict[str, float]]) -> str:
-    """FID, CAS, AvgKNN, LOF, rarity and PRDC per strategy (one run, or means over runs)."""
-    lines = ["| strategy | " + " | ".join(QUALITY_COLUMNS) + " |",
-             "|---" * (len(QUALITY_COLUMNS) + 1) + "|"]
+    """FID, CAS, AvgKNN, LOF, rarity and PRDC per strategy (one run, or means over runs); CAS is
+    an accuracy and given in %, as everywhere else."""
+    names = [f"{c} %" if c == "cas" else c for c in QUALITY_COLUMNS]
+    lines = ["| strategy | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for strategy, m in metrics_by_strategy.items():
-        cells = [f"{m[c]:.3f}" if c in m and np.isfinite(m[c]) else "" for c in QUALITY_COLUMNS]
+        cells = ["" if c not in m or not np.isfinite(m[c]) else
+                 f"{100 * m[c]:.1f}" if c == "cas" else f"{m[c]:.3f}" for c in QUALITY_COLUMNS]
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def stage_time_table(runs: list[RunDir]) -> str:
+    """Mean wall-clock seconds of each stage over the runs that ran it."""
+    seconds: dict[str, list[float]] = {}
+    for run in runs:
+        for stage, s in timings(run).items():
+            seconds.setdefault(stage, []).append(s)
+    lines = ["| stage | mean s | runs |", "|---|---|---|"]
+    lines += [f"| {stage} | {np.mean(v):.0f} | {len(v)} |" for stage, v in seconds.items()]
     return "\n".join(lines)
 
 
@@ -186,6 +199,14 @@ def report_benchmark(out: str | Path) -> Path:
     for backbone in dict.fromkeys(c["backbone"] for c in cells):
         parts += [f"## {backbone}: accuracy per subject (%)", "",
                   subject_table(cells, backbone, methods=settings.get("methods", ())), ""]
+    done = {(str(c["subject"]), c["method"], c["backbone"], int(c["seed"])) for c in cells}
+    missing = [f"s{s}_{m}_{b}_seed{seed}" for s in settings.get("subjects", [])
+               for seed in settings.get("seeds", []) for m in settings.get("methods", [])
+               for b in settings.get("backbones", []) if (str(s), m, b, int(seed)) not in done]
+    if missing:
+        parts += ["## Not finished", "", f"{len(missing)} cell(s) of the grid have no result yet "
+                  "and are not in the tables above (`sasgda benchmark` with the same "
+                  "settings computes them):", "", ", ".join(missing), ""]
     quality = [load_json(path) for path in sorted((out / "runs").glob("*/metrics.json"))]
     if quality:
         means = mean_quality(quality)
@@ -202,5 +223,10 @@ def report_benchmark(out: str | Path) -> Path:
         parts += [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     for backbone, sweeps in load_sweeps(out).items():
         parts += sweep_section(backbone, sweeps, out / "plots")
+    all_runs = [RunDir(p) for p in sorted((out / "runs").glob("*"), key=_run_order)]
+    if all_runs:
+        parts += ["## Stage times", "", "Wall-clock seconds, one torch thread per job; the "
+                  "shared stages of each subject and seed, then each cell's downstream model.",
+                  "", stage_time_table(all_runs), ""]
     atomic_write_text(out / "results.csv", _csv(cells))
     return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -98,3 +98,37 @@ def test_other_data_needs_a_new_out(tmp_path, capsys):
     assert main(args) == 0
     assert main([*args, "--data", str(tmp_path)]) == 2
     assert "holds a benchmark of other data (built-in)" in capsys.readouterr().err
+
+
+def test_cells_are_reported_as_they_finish_and_subjects_run_in_the_order_given(tmp_path,
+                                                                               capsys):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--dataset", "simulated", "--subjects", "3,1", "--out", str(out),
+            "--methods", "none", "--backbones", "cnn", "--seeds", "0",
+            *[a for a in TINY if a != "--quiet"]]
+    assert main(args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if ": accuracy " in line]
+    assert [line.split(":")[0] for line in lines] == ["s3 none cnn seed 0", "s1 none cnn seed 0"]
+    assert lines[0].endswith(" s)") and " % (" in lines[0]
+
+
+def test_report_names_unfinished_cells_and_gives_p_values_only_from_six_subjects(tmp_path):
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--dataset", "simulated", "--subjects", "1-8", "--out", str(out),
+                 "--methods", "none", "jitter", "--backbones", "cnn", "--seeds", "0",
+                 "--set", "data.sim_subjects=8", *TINY]) == 0
+    (out / "cells" / "s8_jitter_cnn_seed0.json").unlink()  # a subject not finished yet
+    assert main(["report", "--out", str(out), "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "## Not finished" in report and "s8_jitter_cnn_seed0" in report
+    row = next(line for line in report.splitlines() if line.startswith("| cnn | jitter |"))
+    assert "n too small" not in row and "7 x 1" in row
+    assert "## Stage times" in report and "| prepare |" in report
+    # Three subjects: no p-value, and the reason instead.
+    for subject in "45678":
+        for method in ("none", "jitter"):
+            (out / "cells" / f"s{subject}_{method}_cnn_seed0.json").unlink(missing_ok=True)
+    assert main(["report", "--out", str(out), "--quiet"]) == 0
+    row = next(line for line in (out / "report.md").read_text().splitlines()
+               if line.startswith("| cnn | jitter |"))
+    assert "n too small" in row and "3 x 1" in row

@@ -163,3 +163,35 @@ def test_a_gesture_file_holding_another_gesture_is_an_error(tmp_path):
     np.savetxt(folder / "2.txt", rows, delimiter=",", fmt="%.4f")
     with pytest.raises(ValueError, match=r"2.txt: labels \[5\] inside the file of gesture 2"):
         load_csv_session(folder, "p", "1", 50.0)
+
+
+def test_the_test_sessions_are_a_setting_and_prepare_prints_the_split(tmp_path, capsys):
+    from sasgda.cli import main
+    from sasgda.utils.io import load_npz
+
+    for session in ("training0", "Test0", "Test1"):
+        _write_npz(tmp_path / f"a_{session}.npz")
+    run = tmp_path / "run"
+    assert main(["prepare", "--dataset", "npz", "--data", str(tmp_path), "--subject", "a",
+                 "--protocol", "cross-session", "--run-dir", str(run),
+                 "--set", "data.test_sessions=[Test0, Test1]"]) == 0
+    w = load_npz(run / "data" / "windows.npz")
+    assert set(w["session"][w["split"] == "test"]) == {"Test0", "Test1"}
+    assert set(w["session"][w["split"] == "train"]) == {"training0"}
+    out = capsys.readouterr().out + capsys.readouterr().err
+    assert "| train | training0 |" in out and "| test | Test0, Test1 |" in out
+    with pytest.raises(ValueError, match=r"data.test_sessions=\['Test2'\]: subject a has "
+                                         r"sessions \['Test0', 'Test1', 'training0'\]"):
+        prepare_windows(DataConfig(dataset="npz", protocol="cross-session",
+                                   test_sessions=("Test2",)), tmp_path, "a")
+
+
+def test_a_default_that_cannot_apply_is_an_error_not_a_smaller_test_set(tmp_path):
+    # Four repetitions: NinaPro-style default test repetitions 2 and 5 would silently become {2}.
+    _write_npz(tmp_path / "a_1.npz", repetitions=lambda a: np.minimum(a["repetitions"], 4))
+    with pytest.raises(ValueError, match=r"data.test_repetitions: npz's default test "
+                                         r"repetitions \[2, 5\]: subject a has no repetition "
+                                         r"\[5\] \(it has \[1, 2, 3, 4\]\)"):
+        prepare_windows(DataConfig(dataset="npz"), tmp_path, "a")
+    ok = prepare_windows(DataConfig(dataset="npz", test_repetitions=(2,)), tmp_path, "a")
+    assert set(ok["repetition"][ok["split"] == "test"]) == {2}

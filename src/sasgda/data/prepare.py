@@ -96,9 +96,14 @@ def _protocol_roles(cfg: DataConfig, info: DatasetInfo, subject: str, recordings
             raise ValueError(f"subject {subject} has {len(reps)} numbered repetition(s) "
                              f"{reps}; the intra-subject protocol needs at least two, one to "
                              "train on and one to test on")
-        if cfg.test_repetitions and test_reps - set(reps):
-            raise ValueError(f"data.test_repetitions={sorted(test_reps)}: subject {subject} has "
-                             f"no repetition {sorted(test_reps - set(reps))} (it has {reps})")
+        if test_reps - set(reps):
+            # A default that cannot apply as documented is an error, not a smaller test set.
+            which = (f"data.test_repetitions={sorted(test_reps)}" if cfg.test_repetitions else
+                     f"data.test_repetitions: {info.name}'s default test repetitions "
+                     f"{sorted(test_reps)}")
+            raise ValueError(f"{which}: subject {subject} has no repetition "
+                             f"{sorted(test_reps - set(reps))} (it has {reps}); set "
+                             "data.test_repetitions to the ones to test on")
         if not set(reps) - test_reps or not set(reps) & test_reps:
             raise ValueError(
                 f"data.test_repetitions={sorted(test_reps)}: subject {subject} has repetitions "
@@ -107,8 +112,15 @@ def _protocol_roles(cfg: DataConfig, info: DatasetInfo, subject: str, recordings
         return lambda rec, rep: "test" if rep in test_reps else "train"
     if cfg.protocol == "cross-session":
         sessions = sorted({r.session for r in recordings}, key=lambda s: (len(s), s))
-        test = set(info.test_sessions) or {sessions[-1]}
-        train = set(info.train_sessions) or set(sessions) - test
+        if cfg.test_sessions is not None:
+            test = set(cfg.test_sessions)
+            if not test or test - set(sessions):
+                raise ValueError(f"data.test_sessions={list(cfg.test_sessions)}: subject "
+                                 f"{subject} has sessions {sessions}")
+            train = set(sessions) - test
+        else:
+            test = set(info.test_sessions) or {sessions[-1]}
+            train = set(info.train_sessions) or set(sessions) - test
         if len(sessions) < 2 or not test & set(sessions) or not train & set(sessions):
             raise ValueError(
                 f"subject {subject} of {info.name}: cross-session needs training sessions "
@@ -219,14 +231,24 @@ def _drop_one_sided_gestures(ws: WindowSet) -> WindowSet:
 
 
 def summarize_windows(arrays: dict[str, np.ndarray]) -> str:
-    """The summary `sasgda prepare` prints: windows per split and per class, C, L, fs."""
+    """The summary `sasgda prepare` prints: the split it made (sessions, repetitions and windows
+    per class of each part), the classes, C, L and fs."""
     x, y, split = arrays["x"], arrays["y"], arrays["split"]
-    counts = np.bincount(y, minlength=len(arrays["classes"]))
-    per_split = ", ".join(f"{s} {int((split == s).sum())}" for s in ("train", "val", "test"))
-    return (
-        f"windows: {len(x)} ({per_split})\n"
-        f"classes: {len(arrays['classes'])} (gesture ids {arrays['classes'].tolist()})\n"
-        f"windows per class: min {counts.min()}, max {counts.max()}\n"
+    n_classes = len(arrays["classes"])
+    lines = ["| split | sessions | repetitions | windows | windows per class (min-max) |",
+             "|---|---|---|---|---|"]
+    for part in ("train", "val", "test"):
+        mask = split == part
+        if not mask.any():
+            continue
+        sessions = ", ".join(sorted(map(str, np.unique(arrays["session"][mask])), key=len))
+        reps = ", ".join(str(r) for r in np.unique(arrays["repetition"][mask]))
+        counts = np.bincount(y[mask], minlength=n_classes)
+        lines.append(f"| {part} | {sessions} | {reps} | {int(mask.sum())} | "
+                     f"{counts.min()}-{counts.max()} |")
+    return "\n".join([
+        *lines,
+        f"classes: {n_classes} (gesture ids {arrays['classes'].tolist()})",
         f"channels C = {x.shape[1]}, window L = {x.shape[2]} samples, "
-        f"fs = {float(arrays['fs_hz']):g} Hz"
-    )
+        f"fs = {float(arrays['fs_hz']):g} Hz",
+    ])

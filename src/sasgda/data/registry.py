@@ -147,6 +147,20 @@ def get_dataset(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
+def _split_defaults(info: DatasetInfo) -> str:
+    """What each protocol tests on unless data.test_repetitions / data.test_sessions say."""
+    parts = []
+    if "intra-subject" in info.protocols:
+        reps = ", ".join(map(str, info.test_repetitions))
+        parts.append(f"intra-subject tests on repetitions {reps} (data.test_repetitions)")
+    if "cross-session" in info.protocols:
+        test = ", ".join(info.test_sessions) or "the last (by name length, then name)"
+        parts.append(f"cross-session tests on session {test} (data.test_sessions)")
+    if "cross-subject" in info.protocols:
+        parts.append("cross-subject tests on the subject, trains on the others")
+    return "; ".join(parts)
+
+
 def describe_datasets() -> str:
     """A table of every known dataset, as `sasgda datasets` prints it."""
 
@@ -166,6 +180,7 @@ def describe_datasets() -> str:
             f"  channels: {show(info.n_chans)}   sampling rate: {fs}   "
             f"gestures: {show(info.n_gestures)}   repetitions: {show(info.n_repetitions)}",
             f"  subjects: {info.subjects}   protocols: {', '.join(info.protocols)}",
+            f"  defaults: {_split_defaults(info)}",
             f"  filters: {', '.join(filters) or 'none'}   files: {info.files}",
         ]
         if info.notes:

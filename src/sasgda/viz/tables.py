@@ -41,15 +41,29 @@ def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
     return [v for v in preferred if v in seen] + [v for v in seen if v not in preferred]
 
 
+# With fewer pairs, no outcome of the two-sided exact Wilcoxon test has p < 0.05 (n = 5 gives
+# at least 2 / 2^5 = 0.0625): a p-value there says nothing, so none is printed.
+MIN_WILCOXON_PAIRS = 6
+
+
+def _bold(text: str) -> str:
+    return f"**{text}**"
+
+
 def summary_table(cells: Sequence[dict], methods: Sequence[str] = (),
                   backbones: Sequence[str] = ()) -> str:
-    """Accuracy and macro-F1 (mean ± sd over subjects) per method and backbone, the gain over
-    ``none`` and a paired two-sided Wilcoxon p-value against ``none`` across subjects."""
+    """Accuracy and macro-F1 (mean ± sd over subjects) per method and backbone, the best of each
+    backbone in bold, the gain over ``none`` and a paired two-sided Wilcoxon p-value against
+    ``none`` across subjects (where there are enough subjects for one to mean anything)."""
     methods = _ordered([c["method"] for c in cells], methods)
     backbones = _ordered([c["backbone"] for c in cells], backbones)
     lines = ["| backbone | method | accuracy % | macro-F1 % | vs none (points) | Wilcoxon p |"
              " subjects x seeds |", "|---|---|---|---|---|---|---|"]
     for backbone in backbones:
+        means = {m: {k: np.mean(list(per_subject(cells, m, backbone, k).values()))
+                     for k in ("accuracy", "macro_f1")}
+                 for m in methods if per_run(cells, m, backbone, "accuracy")}
+        best = {k: max(v[k] for v in means.values()) for k in ("accuracy", "macro_f1")}
         base = per_run(cells, "none", backbone, "accuracy")
         for method in methods:
             runs = per_run(cells, method, backbone, "accuracy")
@@ -57,6 +71,10 @@ def summary_table(cells: Sequence[dict], methods: Sequence[str] = (),
                 continue
             acc = _subject_means(runs)
             f1 = per_subject(cells, method, backbone, "macro_f1")
+            shown = {k: format_mean_sd(list(v.values())) for k, v in
+                     (("accuracy", acc), ("macro_f1", f1))}
+            shown = {k: _bold(v) if len(means) > 1 and means[method][k] == best[k] else v
+                     for k, v in shown.items()}
             seeds = list(Counter(subject for subject, _ in runs).values())
             n_seeds = f"{min(seeds)}" if min(seeds) == max(seeds) else f"{min(seeds)}-{max(seeds)}"
             gain, p = "", ""
@@ -66,13 +84,15 @@ def summary_table(cells: Sequence[dict], methods: Sequence[str] = (),
                 ours = _subject_means(shared)
                 theirs = _subject_means({key: base[key] for key in shared})
                 gain = f"{100 * np.mean([ours[s] - theirs[s] for s in ours]):+.1f}"
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # too few pairs: reported as n/a
-                    pv = paired_wilcoxon(list(ours.values()), list(theirs.values()))
-                p = "n/a" if np.isnan(pv) else f"{pv:.3f}"
-            lines.append(f"| {backbone} | {method} | {format_mean_sd(list(acc.values()))} | "
-                         f"{format_mean_sd(list(f1.values()))} | {gain} | {p} | "
-                         f"{len(acc)} x {n_seeds} |")
+                if len(ours) < MIN_WILCOXON_PAIRS:
+                    p = "n too small"
+                else:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # all differences zero: n/a
+                        pv = paired_wilcoxon(list(ours.values()), list(theirs.values()))
+                    p = "n/a" if np.isnan(pv) else f"{pv:.3f}"
+            lines.append(f"| {backbone} | {method} | {shown['accuracy']} | {shown['macro_f1']} | "
+                         f"{gain} | {p} | {len(acc)} x {n_seeds} |")
     return "\n".join(lines)
 
 
@@ -90,7 +110,9 @@ def subject_table(cells: Sequence[dict], backbone: str, methods: Sequence[str] =
     # Means over the subjects every column has, so that columns are comparable.
     complete = [s for s in subjects if all(s in columns[m] for m in methods)]
     if complete:
-        means = [f"**{100 * np.mean([columns[m][s] for s in complete]):.1f}**" for m in methods]
+        means = [round(100 * np.mean([columns[m][s] for s in complete]), 1) for m in methods]
+        shown = [_bold(f"{v:.1f}") if v == max(means) and len(means) > 1 else f"{v:.1f}"
+                 for v in means]
         label = "mean" if len(complete) == len(subjects) else f"mean of {len(complete)} complete"
-        lines.append(f"| {label} | " + " | ".join(means) + " |")
+        lines.append(f"| {label} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
