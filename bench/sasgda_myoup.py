@@ -18,8 +18,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from sasgda.benchmark import Cell, cell_path, parse_subjects, run_benchmark
+from sasgda.benchmark import _changed_setting as changed_setting
 from sasgda.config import build_config, dump_yaml
 from sasgda.stages import timings as stage_timings
 from sasgda.utils.io import atomic_write_text, load_json, load_json_if, save_json
@@ -59,8 +61,11 @@ def sync_cells(out: Path, config_yaml: str, into_out: bool) -> bool:
     nothing) when the committed cells belong to another config.
     """
     saved = CELLS / "config.yaml"
-    if saved.is_file() and saved.read_text() != config_yaml:
-        print(f"{CELLS}: cells of another config; not used (move them away to start afresh)")
+    # Compared setting by setting: a setting added since, at its null default, is no change.
+    if saved.is_file() and (changed := changed_setting(yaml.safe_load(saved.read_text()),
+                                                       yaml.safe_load(config_yaml))):
+        print(f"{CELLS}: cells of another config ({changed}); not used (move them away to "
+              "start afresh)")
         return False
     src, dst = (CELLS, out / "cells") if into_out else (out / "cells", CELLS)
     if not src.is_dir():
