@@ -13,6 +13,9 @@ stages whose artifacts are fresh, so an interrupted benchmark resumes where it s
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -67,6 +70,19 @@ def run_dir(out: Path, subject: str, seed: int) -> Path:
 
 def cell_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.name}.json"
+
+
+def exit_with_parent() -> None:
+    """Worker initializer: end this process when its parent is gone (killed with SIGKILL, say),
+    so that no orphan goes on writing results beside a rerun."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _worker(cfg_dict: dict, out: str, subject: str, seed: int, **changes: Any):
@@ -148,7 +164,7 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
         return
     waiting_pairs, ready_cells, running = list(pairs), [], set()
     pair_of = {}  # future of a shared-stages task -> its (subject, seed)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=exit_with_parent) as pool:
         while waiting_pairs or ready_cells or running:
             while len(running) < jobs and (ready_cells or waiting_pairs):
                 if ready_cells:

@@ -6,6 +6,7 @@ Bad input or usage exits with code 2 and one line on stderr; no traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import warnings
@@ -347,6 +348,24 @@ def _one_line_warnings(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def _os_error_message(err: OSError) -> str:
+    """One line for an error of the operating system: the path and what to do about it (the
+    temporary file of an atomic write named by its folder)."""
+    if err.filename is None:
+        return str(err)  # one of ours, already a sentence naming the file
+    path = Path(err.filename)
+    writing = path.name.startswith(".") and path.name.endswith(".tmp") or not path.exists()
+    if writing:  # a temporary file or a folder being made: the folder it goes in is the problem
+        path = path.parent
+    if err.errno == errno.ENOSPC:
+        return f"{path}: no space left on device"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{path}: not writable" if writing else f"{path}: permission denied"
+    if err.errno == errno.ENOTDIR:
+        return f"{path}: a file where a folder is needed"
+    return f"{path}: {err.strerror or err}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -356,10 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warnings
     try:
         COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            PermissionError) as err:
-        message = " ".join(str(err).split())
-        print(f"sasgda {args.command}: error: {message}", file=sys.stderr)
+    except (ValueError, OSError) as err:
+        message = _os_error_message(err) if isinstance(err, OSError) else str(err)
+        print(f"sasgda {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sasgda {args.command}: interrupted", file=sys.stderr)

@@ -146,9 +146,10 @@ def record(run: RunDir, name: str) -> dict[str, Any] | None:
         return None
     try:
         return load_json(path)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: damaged ({err}); delete it and run `sasgda "
-                         f"{split_name(name)[0].command(split_name(name)[1])}` again") from None
+    except ValueError as err:
+        stage, param = split_name(name)
+        raise ValueError(f"{err}; delete it and run `sasgda {stage.command(param)}` "
+                         "again") from None
 
 
 def _fingerprint_of(run: RunDir, name: str) -> str:

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sasgda import pipeline
-from sasgda.benchmark import Cell, cell_path, run_dir, subject_key
+from sasgda.benchmark import Cell, cell_path, exit_with_parent, run_dir, subject_key
 from sasgda.config import Config, from_dict, replace
 from sasgda.utils import resolve_device
 from sasgda.utils.io import load_json, load_json_if, save_json
@@ -165,7 +165,7 @@ def run_sweeps(out: str | Path, subjects: Sequence[str], seeds: Sequence[int] = 
             results.append(sweep_subject(out, subject, seed, **options))
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=exit_with_parent) as pool:
             futures = [pool.submit(sweep_subject, out, subject, seed, threads=1, **options)
                        for subject, seed in tasks]
             for future in as_completed(futures):

@@ -132,3 +132,51 @@ def test_report_names_unfinished_cells_and_gives_p_values_only_from_six_subjects
     row = next(line for line in (out / "report.md").read_text().splitlines()
                if line.startswith("| cnn | jitter |"))
     assert "n too small" in row and "3 x 1" in row
+
+
+def _children(pid: int) -> set[int]:
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return {int(p) for p in found.split()}
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (dead, not yet reaped by its new parent) is not running.
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().split(") ")[1][0] != "Z"
+
+
+def test_killing_a_parallel_benchmark_ends_its_workers(tmp_path):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    if not shutil.which("pgrep") or not os.path.isdir("/proc"):
+        pytest.skip("needs pgrep and /proc to find the workers")
+    command = [sys.executable, "-m", "sasgda", "benchmark", "--dataset", "simulated",
+               "--subjects", "1-4", "--out", str(tmp_path / "bench"), "--methods", "none",
+               "jitter", "--backbones", "cnn", "--seeds", "0", "--jobs", "2",
+               "--set", "downstream.train.epochs=50", "--quiet"]
+    parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    workers: set[int] = set()
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = _children(parent.pid)
+    assert len(workers) >= 2, "the benchmark never started its workers"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    time.sleep(5)
+    assert not [pid for pid in workers if _alive(pid)]

@@ -169,6 +169,7 @@ def test_checkpoint_files_and_metrics(tmp_path):
         "ema.safetensors",
         "scheduler_config.json",
         "state.pt",
+        "state.pt.prev",  # the checkpoint before, to resume from if state.pt is damaged
     }
     lines = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [line["step"] for line in lines] == [50, 60]

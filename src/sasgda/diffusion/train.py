@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import time
 from pathlib import Path
 
@@ -30,6 +32,8 @@ from sasgda.diffusion.schedulers import make_noise_scheduler, save_scheduler_con
 from sasgda.models.unet1d import ConditionalUNet1D
 from sasgda.utils.io import atomic_write_bytes, atomic_write_text
 from sasgda.utils.modelio import load_model, save_model, save_state_dict
+
+log = logging.getLogger("sasgda")
 
 LOG_EVERY = 50  # steps between metrics lines and progress-bar updates
 GRAD_CLIP = 1.0
@@ -119,10 +123,32 @@ def _ema_update_fn(decay: float, warmup: bool):
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
-    """``torch.save`` through :func:`~sasgda.utils.io.atomic_write_bytes` (temp file + rename)."""
+    """``torch.save`` through :func:`~sasgda.utils.io.atomic_write_bytes` (temp file + rename),
+    keeping the file it replaces as ``<name>.prev`` for :func:`_load_checkpoint`."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
+    if path.is_file():
+        os.replace(path, path.with_name(path.name + ".prev"))
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """The resume state in ``path``; when it is damaged, the one before it, saying so."""
+    previous = path.with_name(path.name + ".prev")
+    for candidate in (path, previous):
+        if not candidate.is_file():
+            continue
+        try:
+            state = torch.load(candidate, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises several types for a damaged archive
+            log.warning("%s: damaged (%s)", candidate, str(err).splitlines()[0])
+            continue
+        if candidate == previous:
+            log.warning("%s: resuming from the previous checkpoint, step %d", path,
+                        state["step"])
+        return state
+    raise ValueError(f"{path}: damaged and no earlier checkpoint to resume from; delete "
+                     f"{path.parent} to train a new generator")
 
 
 def _numpy_rng_state() -> dict:
@@ -193,8 +219,15 @@ def _trim_metrics(path: Path, step: int) -> None:
     (or, at step 0, from an earlier run whose checkpoint directory was emptied)."""
     if not path.is_file():
         return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    kept = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            if line.strip() and json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            # What a crash in the middle of an append leaves: the line is dropped.
+            log.warning("%s: line %d is torn (a crash while it was written); dropped", path,
+                        number)
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
@@ -273,7 +306,7 @@ def train_generator(
 
     state_path = checkpoint_dir / "state.pt" if checkpoint_dir is not None else None
     if state_path is not None and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        state = _load_checkpoint(state_path)
         saved_config = state["model_config"]
         if saved_config != json.dumps(model.config, sort_keys=True):
             raise ValueError(

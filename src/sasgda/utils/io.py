@@ -4,6 +4,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,13 @@ def save_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def load_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file."""
+    """Read a JSON file; a damaged one is a one-line error naming it, the line and the problem."""
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        try:
+            return json.load(handle)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON: line {err.lineno} column {err.colno}: "
+                             f"{err.msg}") from None
 
 
 def load_json_if(path: str | os.PathLike) -> dict:
@@ -79,5 +84,8 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: damaged or not an .npz file ({err})") from None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from sasgda.utils.io import atomic_write_bytes, load_json, save_json
@@ -52,7 +53,7 @@ def load_model(
     model = builders[cls_name](**config)
     try:
         model.load_state_dict(load_file(str(weights_path), device="cpu"))
-    except (RuntimeError, OSError) as err:  # a mismatch or a damaged file
+    except (RuntimeError, OSError, SafetensorError) as err:  # a mismatch or a damaged file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(
             f"{weights_path}: does not hold weights of this {cls_name} (made by another version "
