@@ -1,6 +1,7 @@
 """The stage table's runner: records, what is current, damaged artifacts, concurrent records."""
 
 import multiprocessing
+import shutil
 
 import pytest
 
@@ -22,12 +23,19 @@ TINY = [
 ]
 
 
-@pytest.fixture()
-def run(tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    run = tmp_path_factory.mktemp("made") / "run"
     assert main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
                  "--methods", "none", "sass", *TINY]) == 0
     return run
+
+
+@pytest.fixture()
+def run(made, tmp_path):
+    """A copy of the made run for each test to change."""
+    shutil.copytree(made, tmp_path / "run")
+    return tmp_path / "run"
 
 
 def finished_at(run) -> dict[str, float]:
