@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from sasgda.cli import main
@@ -77,6 +78,22 @@ CASES = {
                                      ["evaluate", "--strategies", "gmss"]),
     "damaged config.yaml": ("config.yaml", lambda p: p.write_text("data: [\n"),
                             ["train-downstream"]),
+    "windows replaced by text": ("data/windows.npz", lambda p: p.write_text("x"),
+                                 ["train-classifier"]),
+    "empty stage record": ("records/prepare.json", lambda p: p.write_text(""),
+                           ["train-classifier"]),
+    "damaged synthetic-set record": ("records/generate-gmss.json", garble,
+                                     ["train-downstream", "--augment", "gmss"]),
+    "damaged run_info.json": ("run_info.json", garble, ["train-downstream"]),
+    "damaged downstream metrics, report": ("downstream/cnn-gmss/metrics.json", garble,
+                                           ["report"]),
+    "missing generator config.json": ("generator/config.json", os.remove, GENERATE),
+    "unknown model class": ("classifier/config.json",
+                            lambda p: p.write_text('{"class": "Nope"}'), GENERATE),
+    "truncated downstream metrics, run": ("downstream/cnn-none/metrics.json", truncate,
+                                          ["report"]),
+    "damaged evaluator record": ("records/evaluator.json", garble,
+                                 ["evaluate", "--strategies", "gmss"]),
     "missing windows": ("data/windows.npz", os.remove, ["train-classifier"]),
     "missing generator": ("generator/ema.safetensors", os.remove, GENERATE),
 }
@@ -90,13 +107,41 @@ def test_a_damaged_artifact_is_one_line_naming_it(made, tmp_path, capsys, case):
     damage(run / rel)
     before = checksums(run)
     capsys.readouterr()
-    assert main([command[0], "--run-dir", str(run), *command[1:], *TINY]) == 2
+    flags = ["--quiet"] if command[0] == "report" else TINY  # report takes no settings
+    assert main([command[0], "--run-dir", str(run), *command[1:], *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(run / rel) in err, err
     # Nothing changed: no artifact half-written, no record of one.
     after = checksums(run)
     assert {k: v for k, v in after.items() if k.name != "run_info.json"} == \
         {k: v for k, v in before.items() if k.name != "run_info.json"}
+
+
+def test_both_damaged_resume_checkpoints_are_one_line(made, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(made, run)
+    truncate(run / "generator" / "state.pt")
+    truncate(run / "generator" / "state.pt.prev")
+    capsys.readouterr()
+    assert main(["train-generator", "--run-dir", str(run), *TINY,
+                 "--set", "generator.steps=6"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("state.pt: damaged and no earlier checkpoint to resume from; delete "
+                        f"{run / 'generator'} to train a new generator")
+
+
+def test_a_text_cell_in_a_mat_emg_names_the_file(tmp_path, capsys):
+    from scipy.io import savemat
+
+    folder = tmp_path / "db5"
+    folder.mkdir()
+    savemat(folder / "S1_E1_A1.mat", {"emg": np.array([["abc"]], dtype=object),
+                                      "restimulus": np.ones((1, 1)),
+                                      "rerepetition": np.ones((1, 1))})
+    assert main(["prepare", "--dataset", "db5", "--data", str(folder), "--subject", "1",
+                 "--run-dir", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "S1_E1_A1.mat: 'emg' does not hold numbers" in err and len(err.splitlines()) == 1
 
 
 def test_run_remakes_the_damaged_stage_and_only_what_it_changes(made, tmp_path):

@@ -95,7 +95,10 @@ def load_ninapro_file(path: Path, subject: str, exercise: int, fs_hz: float | No
     if "emg" not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
         raise ValueError(f"{path}: has no 'emg' variable (found: {', '.join(keys) or 'none'})")
-    emg = np.asarray(mat["emg"], dtype=np.float64)
+    try:
+        emg = np.asarray(mat["emg"], dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: 'emg' does not hold numbers ({err})") from None
     labels = _vector(mat, ("restimulus", "stimulus"), path)
     repetitions = _vector(mat, ("rerepetition", "repetition"), path)
     if fs_hz is None:
