@@ -16,8 +16,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from sasgda.utils.io import load_json, save_json
 log = logging.getLogger("sasgda")
 
 GENERATIVE = ("real", "label", "gmss", "sass")
+ENGINES = ("process", "ray")
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,61 @@ def _run_cell(cfg_dict: dict, out: str, cell: Cell) -> dict[str, Any]:
     return result
 
 
+@contextmanager
+def ray_session(address: str | None, jobs: int) -> Iterator[Any]:
+    """The ``ray`` module with Ray running: the cluster at ``address``, or a local Ray of
+    ``jobs`` CPUs started here and stopped on leaving (one already running is used as it is)."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--engine ray: Ray is not installed; pip install -e \".[scale]\"") \
+            from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _cell_after(shared_done: str, cfg_dict: dict, out: str, cell: Cell) -> dict[str, Any]:
+    """A cell as a Ray task: ``shared_done`` is the result of its subject's shared stages, so
+    Ray runs it only once they are done."""
+    return _run_cell(cfg_dict, out, cell)
+
+
+def _run_on_ray(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[str, ...],
+                cells_of: dict, jobs: int, address: str | None, finished) -> None:
+    """Every shared stage and every cell a Ray task, each cell depending on its subject's
+    shared stages; on a local Ray of ``jobs`` CPUs, or the cluster at ``address``."""
+    with ray_session(address, jobs) as ray:
+        gpus = 1 if str(cfg_dict["device"]).startswith("cuda") else 0
+        shared = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_shared_stages)
+        cell_task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_cell_after)
+        pending = {}  # task -> its cell (None for shared stages)
+        for (subject, seed), cells in cells_of.items():
+            done = shared.remote(cfg_dict, out, data_path, subject, seed, methods)
+            pending[done] = None
+            for cell in cells:
+                pending[cell_task.remote(done, cfg_dict, out, cell)] = cell
+        while pending:
+            [ready], _ = ray.wait(list(pending), num_returns=1)
+            result = ray.get(ready)  # re-raises a task's error here
+            finished(None if pending.pop(ready) is None else result)
+
+
 def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[str, ...],
-              todo: Sequence[Cell], jobs: int, progress: bool) -> None:
+              todo: Sequence[Cell], jobs: int, progress: bool, engine: str = "process",
+              address: str | None = None) -> None:
     """Shared stages of every (subject, seed), each followed by that pair's cells.
 
     Cells whose shared stages are done go before the next pair's shared stages, so finished
     results appear subject by subject and an interrupted benchmark has whole subjects to show.
-    At most ``jobs`` tasks run at once, each in its own process (in-process when jobs == 1).
+    At most ``jobs`` tasks run at once, each in its own process (in-process when jobs == 1),
+    or, with ``engine="ray"``, as Ray tasks (:func:`_run_on_ray`).
     """
     # Seed by seed, each in the order the subjects were given.
     pairs = sorted(dict.fromkeys((c.subject, c.seed) for c in todo), key=lambda p: p[1])
@@ -154,6 +204,10 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
                 log.info(line)
         bar.update()
 
+    if engine == "ray":
+        _run_on_ray(cfg_dict, out, data_path, methods, cells_of, jobs, address, finished)
+        bar.close()
+        return
     if jobs <= 1:
         for subject, seed in pairs:
             _shared_stages(cfg_dict, out, data_path, subject, seed, methods)
@@ -195,8 +249,16 @@ def run_benchmark(
     out: str | Path,
     jobs: int = 1,
     progress: bool = True,
+    engine: str = "process",
+    address: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Compute every missing cell of the grid and return all cells' results."""
+    """Compute every missing cell of the grid and return all cells' results.
+
+    ``engine``: ``process`` (a pool of ``jobs`` processes on this machine) or ``ray`` (Ray
+    tasks on a local Ray of ``jobs`` CPUs, or on the cluster at ``address``).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
     from sasgda.models import BACKBONES
 
     out = Path(out)
@@ -226,7 +288,8 @@ def run_benchmark(
              for m in methods for b in backbones]
     todo = [c for c in cells if not cell_path(out, c).is_file()]
     log.info("benchmark: %d cells, %d already done", len(cells), len(cells) - len(todo))
-    _schedule(to_dict(cfg), str(out), data_path, tuple(methods), todo, jobs, progress)
+    _schedule(to_dict(cfg), str(out), data_path, tuple(methods), todo, jobs, progress, engine,
+              address)
     return [load_json(cell_path(out, c)) for c in cells]
 
 

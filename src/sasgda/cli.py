@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cnn crossformer tdct stcnet")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="cells in parallel processes")
+    _engine_options(p)
     _common(p)
 
     p = sub.add_parser("sweep", help="accuracy vs synthetic ratio and the SASS confidence sweep "
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confidences", nargs="+", type=float, default=[0.05, 0.15, 0.25],
                    help="SASS confidence thresholds")
     p.add_argument("--jobs", type=int, default=1, help="subjects in parallel processes")
+    _engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
     p = sub.add_parser("report", help="tables (markdown + csv) and plots")
@@ -281,6 +283,15 @@ def cmd_run(args: argparse.Namespace) -> None:
     _run_all(args, cfg, device, RunDir(args.run_dir), args.data, args.subject)
 
 
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("process", "ray"), default="process",
+                   help="process: a pool of --jobs processes here; ray: Ray tasks (pip install "
+                   "-e \".[scale]\")")
+    p.add_argument("--address", default=None,
+                   help="with --engine ray: the Ray cluster to join (default: a local Ray of "
+                   "--jobs CPUs)")
+
+
 def cmd_benchmark(args: argparse.Namespace) -> None:
     from sasgda.benchmark import parse_subjects, run_benchmark
 
@@ -291,7 +302,8 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     data_path = str(Path(args.data).resolve()) if args.data else None
     results = run_benchmark(cfg, data_path=data_path, subjects=parse_subjects(args.subjects),
                             methods=args.methods, backbones=args.backbones, seeds=args.seeds,
-                            out=args.out, jobs=args.jobs, progress=not args.quiet)
+                            out=args.out, jobs=args.jobs, progress=not args.quiet,
+                            engine=args.engine, address=args.address)
     log.info("benchmark: %d cells in %s", len(results), args.out)
 
 
@@ -300,7 +312,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from sasgda.sweeps import run_sweeps
 
     results = run_sweeps(args.out, parse_subjects(args.subjects), seeds=args.seeds,
-                         jobs=args.jobs, progress=not args.quiet, backbone=args.backbone,
+                         jobs=args.jobs, progress=not args.quiet, engine=args.engine,
+                         address=args.address, backbone=args.backbone,
                          ratios=args.ratios, ratio_methods=args.ratio_methods,
                          confidences=args.confidences)
     log.info("sweeps: %d subject runs in %s; `sasgda report --out %s` tables and plots them",

@@ -55,6 +55,12 @@ def _generator_dir(condition: str) -> str:
     return "generator" if condition == "semantic" else f"generator-{condition}"
 
 
+def _downstream_of(cfg: Config, param: str):
+    """The downstream section of stage ``downstream-<backbone>-<augment>``."""
+    backbone, augment = param.split("-", 1)
+    return replace(cfg.downstream, backbone=backbone, augment=augment)
+
+
 def _downstream_inputs(param: str) -> tuple[str, ...]:
     augment = param.split("-", 1)[1]
     return ("prepare", *([f"generate-{augment}"] if augment in STRATEGIES else []))
@@ -96,7 +102,7 @@ STAGES: dict[str, Stage] = {
         command=lambda s: f"generate --strategy {s}"),
     "downstream": Stage(
         inputs=_downstream_inputs,
-        settings=lambda cfg, _: settings_of(downstream=cfg.downstream, seed=cfg.seed),
+        settings=lambda cfg, p: settings_of(downstream=_downstream_of(cfg, p), seed=cfg.seed),
         artifacts=lambda p: (f"downstream/{p}/metrics.json",),
         command=lambda p: "train-downstream --backbone {} --augment {}".format(*p.split("-", 1))),
     "evaluator": Stage(

@@ -30,7 +30,14 @@ import torch
 from tqdm.auto import tqdm
 
 from sasgda import pipeline
-from sasgda.benchmark import Cell, cell_path, exit_with_parent, run_dir, subject_key
+from sasgda.benchmark import (
+    Cell,
+    cell_path,
+    exit_with_parent,
+    ray_session,
+    run_dir,
+    subject_key,
+)
 from sasgda.config import Config, from_dict, replace
 from sasgda.utils import resolve_device
 from sasgda.utils.io import load_json, load_json_if, save_json
@@ -154,13 +161,24 @@ def sweep_subject(
 
 
 def run_sweeps(out: str | Path, subjects: Sequence[str], seeds: Sequence[int] = (0,),
-               jobs: int = 1, progress: bool = True, **options: Any) -> list[dict[str, Any]]:
+               jobs: int = 1, progress: bool = True, engine: str = "process",
+               address: str | None = None, **options: Any) -> list[dict[str, Any]]:
     """:func:`sweep_subject` for every subject and seed, ``jobs`` at a time in separate processes
-    with one torch thread each."""
+    with one torch thread each, or as Ray tasks (``engine="ray"``, on a local Ray of ``jobs``
+    CPUs or the cluster at ``address``)."""
     tasks = [(str(s), int(seed)) for seed in seeds for s in subjects]
     bar = tqdm(total=len(tasks), desc="sweeps", unit="subject", disable=not progress)
     results = []
-    if jobs <= 1:
+    if engine == "ray":
+        with ray_session(address, jobs) as ray:
+            task = ray.remote(num_cpus=1, max_retries=0)(sweep_subject)
+            pending = [task.remote(out, subject, seed, threads=1, **options)
+                       for subject, seed in tasks]
+            while pending:
+                [ready], pending = ray.wait(pending, num_returns=1)
+                results.append(ray.get(ready))
+                bar.update()
+    elif jobs <= 1:
         for subject, seed in tasks:
             results.append(sweep_subject(out, subject, seed, **options))
             bar.update()

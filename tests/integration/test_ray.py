@@ -1,0 +1,42 @@
+"""`sasgda benchmark --engine ray` (and sweeps) on a local Ray: the same cells as the process
+pool, and a rerun computes only what is missing. Needs the `scale` extra."""
+
+import pytest
+
+from sasgda.cli import main
+from sasgda.utils.io import load_json
+
+pytest.importorskip("ray", reason="Ray is not installed (pip install -e \".[scale]\")")
+
+TINY = ["--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
+        "--set", "downstream.train.epochs=1", "--set", "downstream.augmented_epochs=1",
+        "--set", "classifier.train.epochs=2", "--set", "generator.steps=4",
+        "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
+        "--set", "generator.n_heads=2", "--set", "generator.batch_size=16",
+        "--set", "generate.steps=3", "--set", "generate.ratio=0.2",
+        "--set", "sampling.confidence=0", "--quiet"]
+
+
+def grid(out, engine):
+    return ["benchmark", "--dataset", "simulated", "--subjects", "1-2", "--out", str(out),
+            "--methods", "none", "gmss", "--backbones", "cnn", "--seeds", "0", "--jobs", "2",
+            "--engine", engine, *TINY]
+
+
+def accuracies(out):
+    return {p.name: load_json(p)["accuracy"] for p in sorted((out / "cells").glob("*.json"))}
+
+
+def test_ray_gives_the_cells_of_the_process_pool_and_resumes(tmp_path):
+    assert main(grid(tmp_path / "pool", "process")) == 0
+    assert main(grid(tmp_path / "ray", "ray")) == 0
+    ray_cells = accuracies(tmp_path / "ray")
+    assert len(ray_cells) == 4 and ray_cells == accuracies(tmp_path / "pool")
+    # A run stopped mid-grid: one cell and one subject's shared stages are missing.
+    cells = tmp_path / "ray" / "cells"
+    before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    (cells / "s2_gmss_cnn_seed0.json").unlink()
+    assert main(grid(tmp_path / "ray", "ray")) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    assert {name for name in after if after[name] != before.get(name)} == {"s2_gmss_cnn_seed0.json"}
+    assert accuracies(tmp_path / "ray") == ray_cells
