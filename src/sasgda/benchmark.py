@@ -106,15 +106,21 @@ def _worker(cfg_dict: dict, out: str, subject: str, seed: int, **changes: Any):
 
 
 def _shared_stages(cfg_dict: dict, out: str, data_path: str | None, subject: str, seed: int,
-                   methods: tuple[str, ...]) -> str:
-    """Prepare (and, for generative methods, classifier, generators, synthetic sets) once."""
+                   methods: tuple[str, ...], quality: bool = False) -> str:
+    """Prepare (and, for generative methods, classifier, generators, synthetic sets) once; with
+    ``quality``, also the generation-quality metrics of each synthetic set not yet evaluated."""
     from sasgda import pipeline
+    from sasgda.stages import is_fresh
 
     cfg, device, run = _worker(cfg_dict, out, subject, seed)
     pipeline.start_run(cfg, run, str(device))
     pipeline.ensure_prepared(cfg, run, data_path, subject)
-    for strategy in (m for m in methods if m in GENERATIVE):
+    strategies = [m for m in methods if m in GENERATIVE]
+    for strategy in strategies:
         pipeline.ensure_synthetic(cfg, run, device, strategy, progress=False)
+    todo = [s for s in strategies if not is_fresh(run, f"evaluate-{s}", cfg)]
+    if quality and todo:
+        pipeline.evaluate(cfg, run, device, progress=False, strategies=tuple(todo))
     return subject
 
 
@@ -159,7 +165,8 @@ def _cell_after(shared_done: str, cfg_dict: dict, out: str, cell: Cell) -> dict[
 
 
 def _run_on_ray(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[str, ...],
-                cells_of: dict, jobs: int, address: str | None, finished) -> None:
+                cells_of: dict, jobs: int, address: str | None, finished,
+                quality: bool) -> None:
     """Every shared stage and every cell a Ray task, each cell depending on its subject's
     shared stages; on a local Ray of ``jobs`` CPUs, or the cluster at ``address``."""
     with ray_session(address, jobs) as ray:
@@ -168,7 +175,7 @@ def _run_on_ray(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[
         cell_task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_cell_after)
         pending = {}  # task -> its cell (None for shared stages)
         for (subject, seed), cells in cells_of.items():
-            done = shared.remote(cfg_dict, out, data_path, subject, seed, methods)
+            done = shared.remote(cfg_dict, out, data_path, subject, seed, methods, quality)
             pending[done] = None
             for cell in cells:
                 pending[cell_task.remote(done, cfg_dict, out, cell)] = cell
@@ -180,7 +187,8 @@ def _run_on_ray(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[
 
 def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[str, ...],
               todo: Sequence[Cell], jobs: int, progress: bool, engine: str = "process",
-              address: str | None = None) -> None:
+              address: str | None = None, quality: bool = False,
+              everything: Sequence[Cell] = ()) -> None:
     """Shared stages of every (subject, seed), each followed by that pair's cells.
 
     Cells whose shared stages are done go before the next pair's shared stages, so finished
@@ -188,8 +196,10 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
     At most ``jobs`` tasks run at once, each in its own process (in-process when jobs == 1),
     or, with ``engine="ray"``, as Ray tasks (:func:`_run_on_ray`).
     """
-    # Seed by seed, each in the order the subjects were given.
-    pairs = sorted(dict.fromkeys((c.subject, c.seed) for c in todo), key=lambda p: p[1])
+    # Seed by seed, each in the order the subjects were given; with quality, every pair (its
+    # metrics may be missing where its cells are done).
+    pairs = sorted(dict.fromkeys((c.subject, c.seed) for c in (everything if quality else todo)),
+                   key=lambda p: p[1])
     cells_of = {pair: [c for c in todo if (c.subject, c.seed) == pair] for pair in pairs}
     bar = tqdm(total=len(pairs) + len(todo), desc="benchmark", unit="task", disable=not progress)
 
@@ -205,12 +215,13 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
         bar.update()
 
     if engine == "ray":
-        _run_on_ray(cfg_dict, out, data_path, methods, cells_of, jobs, address, finished)
+        _run_on_ray(cfg_dict, out, data_path, methods, cells_of, jobs, address, finished,
+                    quality)
         bar.close()
         return
     if jobs <= 1:
         for subject, seed in pairs:
-            _shared_stages(cfg_dict, out, data_path, subject, seed, methods)
+            _shared_stages(cfg_dict, out, data_path, subject, seed, methods, quality)
             finished(None)
             for cell in cells_of[(subject, seed)]:
                 finished(_run_cell(cfg_dict, out, cell))
@@ -226,7 +237,7 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
                 else:
                     subject, seed = waiting_pairs.pop(0)
                     future = pool.submit(_shared_stages, cfg_dict, out, data_path, subject, seed,
-                                         methods)
+                                         methods, quality)
                     pair_of[future] = (subject, seed)
                 running.add(future)
             done, running = wait(running, return_when=FIRST_COMPLETED)
@@ -251,11 +262,13 @@ def run_benchmark(
     progress: bool = True,
     engine: str = "process",
     address: str | None = None,
+    quality: bool = False,
 ) -> list[dict[str, Any]]:
     """Compute every missing cell of the grid and return all cells' results.
 
     ``engine``: ``process`` (a pool of ``jobs`` processes on this machine) or ``ray`` (Ray
-    tasks on a local Ray of ``jobs`` CPUs, or on the cluster at ``address``).
+    tasks on a local Ray of ``jobs`` CPUs, or on the cluster at ``address``). ``quality``: also
+    the generation-quality metrics of every synthetic set (FID, CAS, ... for `report`).
     """
     if engine not in ENGINES:
         raise ValueError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
@@ -289,12 +302,13 @@ def run_benchmark(
     todo = [c for c in cells if not cell_path(out, c).is_file()]
     log.info("benchmark: %d cells, %d already done", len(cells), len(cells) - len(todo))
     _schedule(to_dict(cfg), str(out), data_path, tuple(methods), todo, jobs, progress, engine,
-              address)
+              address, quality, cells)
     return [load_json(cell_path(out, c)) for c in cells]
 
 
-# Settings that do not change a cell's numbers: where it runs, and what each cell sets itself.
-NOT_COMPARED = {"device", "downstream.backbone", "downstream.augment"}
+# Settings that do not change a cell's numbers: where it runs, what each cell sets itself, and
+# the generation-quality settings (their metrics are remade per run when they change).
+NOT_COMPARED = {"device", "downstream.backbone", "downstream.augment", "evaluate"}
 
 
 def _changed_setting(old: dict, new: dict, where: str = "") -> str | None:

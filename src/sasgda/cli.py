@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cnn crossformer tdct stcnet")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="cells in parallel processes")
+    p.add_argument("--quality", action="store_true",
+                   help="also the generation-quality metrics (FID, CAS, ...) of every synthetic "
+                   "set, for the report's quality table")
     _engine_options(p)
     _common(p)
 
@@ -132,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--run-dir", type=Path, help="report on one run directory")
     where.add_argument("--out", type=Path, help="report on a benchmark directory")
+    p.add_argument("--plot-subjects", nargs="+", default=None, metavar="S",
+                   help="with --out: plots of these subjects only (default: every subject)")
     p.add_argument("--quiet", action="store_true", help="print nothing")
 
     p = sub.add_parser("demo", help="the pipeline on built-in simulated data")
@@ -303,7 +308,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     results = run_benchmark(cfg, data_path=data_path, subjects=parse_subjects(args.subjects),
                             methods=args.methods, backbones=args.backbones, seeds=args.seeds,
                             out=args.out, jobs=args.jobs, progress=not args.quiet,
-                            engine=args.engine, address=args.address)
+                            engine=args.engine, address=args.address, quality=args.quality)
     log.info("benchmark: %d cells in %s", len(results), args.out)
 
 
@@ -323,7 +328,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from sasgda.report import report_benchmark, report_run
 
-    path = report_run(args.run_dir) if args.run_dir else report_benchmark(args.out)
+    path = report_run(args.run_dir) if args.run_dir else \
+        report_benchmark(args.out, plot_subjects=args.plot_subjects)
     log.info("wrote %s", path)
 
 

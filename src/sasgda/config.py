@@ -172,7 +172,9 @@ class EvaluateConfig:
 
     k: int = 5  # neighbours for AvgKNN, rarity and PRDC
     evaluator_backbone: str = "cnn"
-    train: TrainerConfig = field(default_factory=TrainerConfig)
+    # The evaluator network and the CAS model: 12 epochs over the synthetic set (twice the real
+    # training windows) cost about one augmented downstream model (12 epochs over three times).
+    train: TrainerConfig = field(default_factory=lambda: TrainerConfig(epochs=12))
 
 
 @dataclass(frozen=True)

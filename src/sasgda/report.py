@@ -179,13 +179,18 @@ def sweep_section(backbone: str, sweeps: list[dict], plots_dir: Path) -> list[st
     return parts
 
 
+def _run_subject(path: Path) -> str:
+    """The subject of a benchmark run folder ``s<subject>-seed<seed>``."""
+    return path.name[1:].rpartition("-seed")[0]
+
+
 def _run_order(path: Path) -> tuple:
     """Benchmark run folders ``s<subject>-seed<seed>`` by seed, then numeric subject."""
     subject, _, seed = path.name[1:].rpartition("-seed")
     return int(seed) if seed.isdigit() else 0, subject_key(subject)
 
 
-def report_benchmark(out: str | Path) -> Path:
+def report_benchmark(out: str | Path, plot_subjects: list[str] | None = None) -> Path:
     """``report.md`` and ``results.csv`` for a benchmark directory (every finished cell)."""
     out = Path(out)
     cells = [load_json(p) for p in sorted((out / "cells").glob("*.json"))]
@@ -213,14 +218,15 @@ def report_benchmark(out: str | Path) -> Path:
         n_runs = len(quality)
         parts += [f"## Generation quality (mean over {n_runs} evaluated run"
                   f"{'s' * (n_runs != 1)})", "", quality_table(means), ""]
-    # Waveforms and feature embedding of the first run with synthetic sets (one subject and seed:
-    # the plots show what the data look like, the tables above carry the evidence).
+    # Waveforms and feature embedding of every run with synthetic sets (or of the subjects
+    # asked for): the plots show what the data look like, the tables above carry the evidence.
     runs = [p for p in sorted((out / "runs").glob("*"), key=_run_order)
-            if any((p / "synthetic").glob("*.npz"))]
-    if runs:
-        plots = run_plots(RunDir(runs[0]), out / "plots")
-        parts += [f"## Plots ({runs[0].name})", ""]
-        parts += [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
+            if any((p / "synthetic").glob("*.npz"))
+            and (plot_subjects is None or _run_subject(p) in map(str, plot_subjects))]
+    for run in runs:
+        plots = run_plots(RunDir(run), out / "plots" / run.name)
+        parts += [f"## Plots: subject {_run_subject(run)}, {run.name}", ""]
+        parts += [f"![{p.stem}](plots/{run.name}/{p.name})" for p in plots] + [""]
     for backbone, sweeps in load_sweeps(out).items():
         parts += sweep_section(backbone, sweeps, out / "plots")
     all_runs = [RunDir(p) for p in sorted((out / "runs").glob("*"), key=_run_order)]

@@ -74,19 +74,28 @@ def test_unknown_method_is_a_one_line_error(tmp_path, capsys):
     assert "unknown method 'nonsense'" in capsys.readouterr().err
 
 
-def test_report_shows_plots_of_a_run_with_synthetic_sets(tmp_path):
+def test_report_plots_every_subject_and_the_quality_the_benchmark_computed(tmp_path):
     from tests.integration.test_generation_cli import TINY as GEN_TINY
 
     out = tmp_path / "bench"
-    assert main(["benchmark", "--dataset", "simulated", "--subjects", "1", "--out", str(out),
-                 "--methods", "none", "gmss", "--backbones", "cnn", "--seeds", "0",
-                 *GEN_TINY, "--set", "downstream.synthetic_ratio=0.2"]) == 0
+    grid = ["benchmark", "--dataset", "simulated", "--subjects", "1-2", "--out", str(out),
+            "--methods", "none", "gmss", "--backbones", "cnn", "--seeds", "0",
+            *GEN_TINY, "--set", "downstream.synthetic_ratio=0.2"]
+    assert main(grid) == 0
+    assert not (out / "runs" / "s1-seed0" / "metrics.json").exists()  # only when asked
+    assert main([*grid, "--quality"]) == 0  # every cell done: only the metrics are computed
     assert main(["report", "--out", str(out), "--quiet"]) == 0
     report = (out / "report.md").read_text()
-    assert "## Plots (s1-seed0)" in report
-    for name in ("waveforms-gmss.png", "embedding.png"):
-        assert f"(plots/{name})" in report
-        assert (out / "plots" / name).stat().st_size > 1000
+    assert "## Generation quality (mean over 2 evaluated runs)" in report
+    assert "| strategy | fid | cas % |" in report
+    for run in ("s1-seed0", "s2-seed0"):
+        assert f"## Plots: subject {run[1]}, {run}" in report
+        for name in ("waveforms-gmss.png", "embedding.png"):
+            assert f"(plots/{run}/{name})" in report
+            assert (out / "plots" / run / name).stat().st_size > 1000
+    assert main(["report", "--out", str(out), "--plot-subjects", "2", "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "## Plots: subject 2" in report and "## Plots: subject 1" not in report
 
 
 def test_other_data_needs_a_new_out(tmp_path, capsys):
