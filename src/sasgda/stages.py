@@ -85,13 +85,15 @@ STAGES: dict[str, Stage] = {
     "train-classifier": Stage(
         inputs=lambda _: ("prepare",),
         settings=lambda cfg, _: settings_of(classifier=cfg.classifier, seed=cfg.seed),
-        artifacts=lambda _: ("semantic/features.npz", "classifier/model.safetensors"),
+        artifacts=lambda _: ("semantic/features.npz", "classifier/model.safetensors",
+                             "classifier/config.json"),
         command=lambda _: "train-classifier"),
     "train-generator": Stage(
         inputs=lambda c: ("train-classifier",) if c == "semantic" else ("prepare",),
         settings=lambda cfg, c: settings_of(generator=replace(cfg.generator, condition=c),
                                             seed=cfg.seed),
-        artifacts=lambda c: (f"{_generator_dir(c)}/ema.safetensors",),
+        artifacts=lambda c: (f"{_generator_dir(c)}/ema.safetensors",
+                             f"{_generator_dir(c)}/config.json"),
         command=lambda c: f"train-generator --condition {c}"),
     "generate": Stage(
         inputs=lambda s: ("prepare", "train-classifier", f"train-generator-{condition_of(s)}"),
@@ -108,7 +110,7 @@ STAGES: dict[str, Stage] = {
     "evaluator": Stage(
         inputs=lambda _: ("prepare",),
         settings=lambda cfg, _: settings_of(evaluate=cfg.evaluate, seed=cfg.seed),
-        artifacts=lambda _: ("evaluator/model.safetensors",),
+        artifacts=lambda _: ("evaluator/model.safetensors", "evaluator/config.json"),
         command=lambda _: "evaluate"),
     "evaluate": Stage(
         inputs=lambda s: (f"generate-{s}", "evaluator"),
@@ -197,9 +199,12 @@ def finish(run: RunDir, name: str, cfg: Config, seconds: float,
     stage, param = split_name(name)
     artifacts = {rel: {"size": (run.root / rel).stat().st_size,
                        "sha256": _sha256(run.root / rel)} for rel in stage.artifacts(param)}
-    save_json(record_path(run, name), {**_new_record(run, name, cfg, extra), "done": True,
-                                       "artifacts": artifacts, "seconds": round(seconds, 3),
-                                       "finished": time.time()})
+    rec = _new_record(run, name, cfg, extra)
+    # What it made is part of its fingerprint: a stage made again with other bytes (another
+    # device, say) makes the stages that read it out of date; the same bytes leave them current.
+    rec["fingerprint"] = fingerprint(rec["fingerprint"], artifacts)
+    save_json(record_path(run, name), {**rec, "done": True, "artifacts": artifacts,
+                                       "seconds": round(seconds, 3), "finished": time.time()})
 
 
 @contextmanager

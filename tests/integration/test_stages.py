@@ -134,3 +134,23 @@ def test_concurrent_commands_lose_no_record(tmp_path):
         w.join(60)
     assert all(w.exitcode == 0 for w in workers)
     assert len(list((root / "records").glob("evaluate-*.json"))) == 80
+
+
+def test_what_reads_a_stage_made_again_with_other_bytes_is_made_again(run):
+    from sasgda.config import build_config
+    from sasgda.utils.io import load_npz, save_npz
+
+    # The classifier's features made again with other bytes (as another device would), under
+    # the same settings: the generator, the set and the model trained on it describe old ones.
+    cfg = build_config([run / "config.yaml"])
+    features = load_npz(run / "semantic" / "features.npz")
+    save_npz(run / "semantic" / "features.npz", **{**features,
+                                                   "features": features["features"] + 0.01})
+    finish(RunDir(run), "train-classifier", cfg, seconds=0.0)
+    assert outdated(RunDir(run), "generate-sass") and not outdated(RunDir(run), "prepare")
+    before = finished_at(run)
+    assert main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
+                 "--methods", "none", "sass", *TINY]) == 0
+    after = finished_at(run)
+    assert {name for name in after if after[name] != before[name]} == {
+        "train-generator-semantic", "generate-sass", "downstream-cnn-sass"}
