@@ -66,6 +66,10 @@ def _downstream_inputs(param: str) -> tuple[str, ...]:
     return ("prepare", *([f"generate-{augment}"] if augment in STRATEGIES else []))
 
 
+# The files of a saved model (sasgda.utils.modelio).
+MODEL_FILES = ("model.safetensors", "config.json")
+
+
 @dataclass(frozen=True)
 class Stage:
     """One row of the stage table; each field is a function of the stage's parameter."""
@@ -85,15 +89,15 @@ STAGES: dict[str, Stage] = {
     "train-classifier": Stage(
         inputs=lambda _: ("prepare",),
         settings=lambda cfg, _: settings_of(classifier=cfg.classifier, seed=cfg.seed),
-        artifacts=lambda _: ("semantic/features.npz", "classifier/model.safetensors",
-                             "classifier/config.json"),
+        artifacts=lambda _: ("semantic/features.npz", *(f"classifier/{f}" for f in MODEL_FILES),
+                             "classifier/metrics.json", "classifier/metrics.jsonl"),
         command=lambda _: "train-classifier"),
     "train-generator": Stage(
         inputs=lambda c: ("train-classifier",) if c == "semantic" else ("prepare",),
         settings=lambda cfg, c: settings_of(generator=replace(cfg.generator, condition=c),
                                             seed=cfg.seed),
-        artifacts=lambda c: (f"{_generator_dir(c)}/ema.safetensors",
-                             f"{_generator_dir(c)}/config.json"),
+        artifacts=lambda c: tuple(f"{_generator_dir(c)}/{f}" for f in (
+            "ema.safetensors", *MODEL_FILES, "scheduler_config.json", "metrics.jsonl")),
         command=lambda c: f"train-generator --condition {c}"),
     "generate": Stage(
         inputs=lambda s: ("prepare", "train-classifier", f"train-generator-{condition_of(s)}"),
@@ -105,12 +109,13 @@ STAGES: dict[str, Stage] = {
     "downstream": Stage(
         inputs=_downstream_inputs,
         settings=lambda cfg, p: settings_of(downstream=_downstream_of(cfg, p), seed=cfg.seed),
-        artifacts=lambda p: (f"downstream/{p}/metrics.json",),
+        artifacts=lambda p: tuple(f"downstream/{p}/{f}" for f in (
+            "metrics.json", *MODEL_FILES, "metrics.jsonl")),
         command=lambda p: "train-downstream --backbone {} --augment {}".format(*p.split("-", 1))),
     "evaluator": Stage(
         inputs=lambda _: ("prepare",),
         settings=lambda cfg, _: settings_of(evaluate=cfg.evaluate, seed=cfg.seed),
-        artifacts=lambda _: ("evaluator/model.safetensors", "evaluator/config.json"),
+        artifacts=lambda _: tuple(f"evaluator/{f}" for f in MODEL_FILES),
         command=lambda _: "evaluate"),
     "evaluate": Stage(
         inputs=lambda s: (f"generate-{s}", "evaluator"),
