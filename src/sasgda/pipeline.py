@@ -237,7 +237,7 @@ def generate(
     ``cond``, ``rarity``, ``confidence``, ``strategy``) in the normalised space of
     ``windows.npz``.
     """
-    from sasgda.diffusion import load_generator
+    from sasgda.diffusion import load_generator, load_scheduler_config
     from sasgda.semantic import Synthesizer, class_quota
 
     if strategy not in SYNTHETIC_STRATEGIES:
@@ -267,9 +267,15 @@ def generate(
                          "with generator.cond_dropout=0, so its null condition, which guidance "
                          "needs, never learned anything; use guidance_scale=1 or train with "
                          "condition dropout")
+    # The sampler uses the noise schedule the generator saved when it was trained.
+    schedule = load_scheduler_config(gen_dir / "scheduler_config.json")
+    sampling_cfg = replace(cfg, generator=replace(
+        cfg.generator, num_train_timesteps=int(schedule["num_train_timesteps"]),
+        beta_schedule=schedule["beta_schedule"]))
     with made(run, f"generate-{strategy}", cfg):
         synthesizer = Synthesizer(load_generator(gen_dir, device), load_classifier(run, device),
-                                  features, y_train, n_classes, w["x"].shape[2], cfg, device)
+                                  features, y_train, n_classes, w["x"].shape[2], sampling_cfg,
+                                  device)
         if strategy in ("gmss", "sass"):
             save_npz(run.root / "semantic" / "gmss.npz", **synthesizer.gaussians.to_arrays())
         quota = class_quota(y_train, n_classes, int(round(g.ratio * len(y_train))), g.balanced)
