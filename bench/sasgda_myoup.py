@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from sasgda.benchmark import Cell, cell_path, parse_subjects, run_benchmark
-from sasgda.benchmark import _changed_setting as changed_setting
+from sasgda.benchmark import Cell, cell_path, changed_setting, parse_subjects, run_benchmark
 from sasgda.config import build_config, dump_yaml
 from sasgda.stages import timings as stage_timings
 from sasgda.utils.io import atomic_write_text, load_json, load_json_if, save_json

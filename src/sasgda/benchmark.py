@@ -118,8 +118,7 @@ def _shared_stages(cfg_dict: dict, out: str, data_path: str | None, subject: str
     strategies = [m for m in methods if m in GENERATIVE]
     for strategy in strategies:
         pipeline.ensure_synthetic(cfg, run, device, strategy, progress=False)
-    todo = [s for s in strategies if not is_fresh(run, f"evaluate-{s}", cfg)]
-    if quality and todo:
+    if quality and (todo := [s for s in strategies if not is_fresh(run, f"evaluate-{s}", cfg)]):
         pipeline.evaluate(cfg, run, device, progress=False, strategies=tuple(todo))
     return subject
 
@@ -288,7 +287,7 @@ def run_benchmark(
         if previous["data_path"] != data_path:
             raise ValueError(f"{out}: holds a benchmark of other data "
                              f"({previous['data_path'] or 'built-in'}); use a new --out")
-        changed = _changed_setting(previous["config"], settings["config"])
+        changed = changed_setting(previous["config"], settings["config"])
         if changed:
             raise ValueError(f"{out}: holds a benchmark made with {changed}; use a new --out, "
                              "or the same settings to add subjects, seeds or methods")
@@ -311,7 +310,7 @@ def run_benchmark(
 NOT_COMPARED = {"device", "downstream.backbone", "downstream.augment", "evaluate"}
 
 
-def _changed_setting(old: dict, new: dict, where: str = "") -> str | None:
+def changed_setting(old: dict, new: dict, where: str = "") -> str | None:
     """The first setting (``section.key=old value``) that differs between two configs."""
     for key in sorted(set(old) | set(new)):
         name = f"{where}.{key}" if where else key
@@ -320,7 +319,7 @@ def _changed_setting(old: dict, new: dict, where: str = "") -> str | None:
             continue
         if not (isinstance(a, dict) and isinstance(b, dict)):
             return f"{name}={a!r} (now {b!r})"
-        if found := _changed_setting(a, b, name):
+        if found := changed_setting(a, b, name):
             return found
     return None
 

@@ -27,6 +27,7 @@ from sasgda.stages import (
     STAGES,
     artifact,
     begin,
+    downstream_section,
     finish,
     is_fresh,
     made,
@@ -221,7 +222,7 @@ def train_generator(
     start = time.perf_counter()
     fit_generator(replace(cfg.generator, condition=condition), w["x"][train], cond,
                   n_classes=len(w["classes"]),
-                  cond_dim=cond.shape[1] if cond.ndim == 2 else cfg.classifier.feat_dim,
+                  cond_dim=cfg.classifier.feat_dim,
                   seed=cfg.seed, device=device, checkpoint_dir=out, progress=progress,
                   metrics_path=out / "metrics.jsonl")
     finish(run, name, cfg, time.perf_counter() - start)
@@ -430,9 +431,8 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
 
 def _make_downstream(cfg: Config, run: RunDir, device: torch.device, param: str,
                      progress: bool) -> None:
-    backbone, augment = param.split("-", 1)
-    train_downstream(replace(cfg, downstream=replace(cfg.downstream, backbone=backbone,
-                                                     augment=augment)), run, device, progress)
+    train_downstream(replace(cfg, downstream=downstream_section(cfg, param)), run, device,
+                     progress)
 
 
 # How `ensure` makes each kind of stage, given its parameter.

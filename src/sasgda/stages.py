@@ -31,7 +31,7 @@ from typing import Any
 from sasgda.config import Config, replace, to_dict
 from sasgda.semantic.synthesis import STRATEGIES, condition_of
 from sasgda.utils.io import load_json, save_json
-from sasgda.utils.rundir import RunDir
+from sasgda.utils.rundir import RunDir, generator_folder
 
 
 def settings_of(**parts: Any) -> dict[str, Any]:
@@ -51,11 +51,7 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _generator_dir(condition: str) -> str:
-    return "generator" if condition == "semantic" else f"generator-{condition}"
-
-
-def _downstream_of(cfg: Config, param: str):
+def downstream_section(cfg: Config, param: str):
     """The downstream section of stage ``downstream-<backbone>-<augment>``."""
     backbone, augment = param.split("-", 1)
     return replace(cfg.downstream, backbone=backbone, augment=augment)
@@ -96,7 +92,7 @@ STAGES: dict[str, Stage] = {
         inputs=lambda c: ("train-classifier",) if c == "semantic" else ("prepare",),
         settings=lambda cfg, c: settings_of(generator=replace(cfg.generator, condition=c),
                                             seed=cfg.seed),
-        artifacts=lambda c: tuple(f"{_generator_dir(c)}/{f}" for f in (
+        artifacts=lambda c: tuple(f"{generator_folder(c)}/{f}" for f in (
             "ema.safetensors", *MODEL_FILES, "scheduler_config.json", "metrics.jsonl")),
         command=lambda c: f"train-generator --condition {c}"),
     "generate": Stage(
@@ -108,7 +104,8 @@ STAGES: dict[str, Stage] = {
         command=lambda s: f"generate --strategy {s}"),
     "downstream": Stage(
         inputs=_downstream_inputs,
-        settings=lambda cfg, p: settings_of(downstream=_downstream_of(cfg, p), seed=cfg.seed),
+        settings=lambda cfg, p: settings_of(downstream=downstream_section(cfg, p),
+                                            seed=cfg.seed),
         artifacts=lambda p: tuple(f"downstream/{p}/{f}" for f in (
             "metrics.json", *MODEL_FILES, "metrics.jsonl")),
         command=lambda p: "train-downstream --backbone {} --augment {}".format(*p.split("-", 1))),

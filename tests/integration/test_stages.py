@@ -10,17 +10,7 @@ from sasgda.config import Config
 from sasgda.stages import finish, outdated, record, timings
 from sasgda.utils.io import save_json
 from sasgda.utils.rundir import RunDir
-
-TINY = [
-    "--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
-    "--set", "classifier.train.epochs=2", "--set", "downstream.train.epochs=1",
-    "--set", "downstream.augmented_epochs=1",
-    "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
-    "--set", "generator.n_heads=2", "--set", "generator.steps=4",
-    "--set", "generator.batch_size=16", "--set", "generate.steps=3",
-    "--set", "generate.ratio=0.2", "--set", "sampling.max_rounds=2",
-    "--set", "sampling.confidence=0.0", "--quiet",
-]
+from tests.integration.tiny import TINY_RUN as TINY
 
 
 @pytest.fixture(scope="module")

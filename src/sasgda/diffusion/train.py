@@ -417,7 +417,10 @@ def fit_generator(
     metrics_path: str | Path | None = None,
 ) -> ConditionalUNet1D:
     """Build the generator ``cfg`` describes (weights seeded with ``seed``) and train it with
-    :func:`train_generator`; returns its EMA, the model to sample with."""
+    :func:`train_generator`; returns its EMA, the model to sample with. ``cond_dim`` is the width
+    of the class tokens of a label model; a semantic model takes the width of its features."""
+    if cond.ndim == 2:
+        cond_dim = cond.shape[1]
     torch.manual_seed(seed)
     model = build_generator(cfg, n_chans=x.shape[1], cond_dim=cond_dim, n_classes=n_classes)
     _, ema = train_generator(model, x, cond, cfg, device=device, seed=seed,

@@ -22,6 +22,11 @@ from typing import Any
 from sasgda.utils.io import atomic_write_text, load_json_if, save_json
 
 
+def generator_folder(condition: str) -> str:
+    """The semantic generator lives in ``generator/``, the label baseline beside it."""
+    return "generator" if condition == "semantic" else f"generator-{condition}"
+
+
 class RunDir:
     """Paths of one run directory, and its ``run_info.json`` bookkeeping."""
 
@@ -54,8 +59,7 @@ class RunDir:
         return self.root / "generator"
 
     def generator_dir(self, condition: str) -> Path:
-        """The semantic generator lives in ``generator/``, the label baseline beside it."""
-        return self.generator if condition == "semantic" else self.root / f"generator-{condition}"
+        return self.root / generator_folder(condition)
 
     def synthetic(self, strategy: str) -> Path:
         return self.root / "synthetic" / f"{strategy}.npz"
