@@ -157,7 +157,8 @@ class SASGDA:
         cond = features if condition == "semantic" else y_index
         generator = fit_generator(replace(cfg.generator, condition=condition), x, cond,
                                   n_classes=n_classes, cond_dim=cfg.classifier.feat_dim,
-                                  seed=cfg.seed, device=self.device, progress=self.progress)
+                                  seed=cfg.seed, device=self.device, progress=self.progress,
+                                  precision=cfg.precision, compile=cfg.compile)
         self._synthesizer = Synthesizer(generator, classifier.eval(), features, y_index,
                                         n_classes, x.shape[2], cfg, self.device)
         return self

@@ -305,9 +305,10 @@ def run_benchmark(
     return [load_json(cell_path(out, c)) for c in cells]
 
 
-# Settings that do not change a cell's numbers: where it runs, what each cell sets itself, and
-# the generation-quality settings (their metrics are remade per run when they change).
-NOT_COMPARED = {"device", "downstream.backbone", "downstream.augment", "evaluate"}
+# Settings that do not change a cell's numbers: where and how it runs, what each cell sets
+# itself, and the generation-quality settings (their metrics are remade per run when they change).
+NOT_COMPARED = {"device", "precision", "compile", "downstream.backbone", "downstream.augment",
+                "evaluate"}
 
 
 def changed_setting(old: dict, new: dict, where: str = "") -> str | None:

@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where conditions come from")
     p.add_argument("--ratio", type=float, default=None,
                    help="synthetic windows per real training window (default 2.0)")
-    p.add_argument("--steps", type=int, default=None, help="sampler steps (default 50)")
-    p.add_argument("--solver", choices=("ddim", "dpm"), default=None, help="sampler (ddim)")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps (default 25)")
+    p.add_argument("--solver", choices=("ddim", "dpm"), default=None,
+                   help="sampler (default dpm: multistep DPM-Solver++)")
     _common(p)
 
     p = sub.add_parser("evaluate", help="generation-quality metrics of every synthetic set")
@@ -166,16 +167,25 @@ def _resolve_config(args: argparse.Namespace, flags: dict | None = None,
     return cfg
 
 
+# The commands that a multi-process launch (torchrun, accelerate launch) can share out.
+MULTI_PROCESS = ("train-generator", "generate")
+
+
 def _setup(args: argparse.Namespace, flags: dict | None = None,
            defaults: dict | None = None):
-    """Resolve and check the config, seed once, pick the device."""
+    """Resolve and check the config, seed once, pick the device (this process's own under a
+    multi-process launch)."""
     from sasgda.pipeline import check_names
     from sasgda.utils import resolve_device, seed_everything
+    from sasgda.utils.device import join_processes, world_size
 
+    if world_size() > 1 and args.command not in MULTI_PROCESS:
+        raise ValueError(f"WORLD_SIZE={world_size()}: only {' and '.join(MULTI_PROCESS)} run on "
+                         "several processes; run the other commands as one")
     cfg = _resolve_config(args, flags, defaults)
     check_names(cfg)
     seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    device = join_processes(resolve_device(cfg.device))
     return cfg, device
 
 
@@ -207,6 +217,7 @@ def _existing_run(args: argparse.Namespace, flags: dict | None = None):
     later commands on the run inherit.
     """
     from sasgda.config import build_config, dump_yaml, to_dict
+    from sasgda.utils.device import is_main_process
     from sasgda.utils.rundir import RunDir
 
     run = RunDir(args.run_dir)
@@ -220,9 +231,12 @@ def _existing_run(args: argparse.Namespace, flags: dict | None = None):
         raise ValueError(f"data.{changed[0]}: the run's windows were made with "
                          f"{saved_data[changed[0]]!r}; data settings change with "
                          "`sasgda prepare` (or `sasgda run`), not here")
-    run.record_environment(cfg.seed, str(device))
+    main = is_main_process()
+    if main:
+        run.record_environment(cfg.seed, str(device))
     yield cfg, device, run
-    run.write_config(dump_yaml(cfg))
+    if main:
+        run.write_config(dump_yaml(cfg))
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:

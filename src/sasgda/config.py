@@ -183,6 +183,11 @@ class Config:
 
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    # Forward passes of the generator: auto (bf16 on CUDA, fp16 with a loss scaler where the GPU
+    # lacks bf16, fp32 on a CPU) | fp32 | bf16 | fp16. Like the device, it is not part of a
+    # stage's settings.
+    precision: str = "auto"
+    compile: bool = False  # torch.compile the generator for training and sampling
     data: DataConfig = field(default_factory=DataConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)

@@ -38,6 +38,7 @@ from sasgda.stages import (
     timings,
     verify,
 )
+from sasgda.utils.device import is_main_process
 from sasgda.utils.io import (
     atomic_write_text,
     load_json,
@@ -74,9 +75,11 @@ def check_names(cfg: Config) -> None:
     from sasgda.models.unet1d import PAD_MODES
     from sasgda.semantic.sass import SASS_CANDIDATES
     from sasgda.training.trainer import SCHEDULES
+    from sasgda.utils.device import PRECISIONS
 
     info = get_dataset(cfg.data.dataset)
     names = [
+        ("precision", cfg.precision, PRECISIONS),
         ("data.protocol", cfg.data.protocol, PROTOCOLS),
         ("classifier.backbone", cfg.classifier.backbone, BACKBONES),
         ("generator.condition", cfg.generator.condition, CONDITIONS),
@@ -191,7 +194,8 @@ def train_generator(
     """`sasgda train-generator`: the semantic (SRG) or label-conditioned diffusion model.
 
     Trains on the training windows only; resumes from ``state.pt`` when a run with the same
-    settings (but perhaps fewer steps) was interrupted. Writes ``generator/``
+    settings (but perhaps fewer steps) was interrupted. Under a multi-process launch every process
+    trains and the main one writes. Writes ``generator/``
     (``generator-label/`` for the label baseline). A folder that holds a generator trained with
     other settings or inputs is an error, or, with ``replace_stale`` (what `sasgda run` does with
     every stale stage), replaced by a new generator.
@@ -218,14 +222,18 @@ def train_generator(
         shutil.rmtree(out)
     # Recorded as started before training, so that an interrupted run can be resumed with more
     # steps and `generate` knows the checkpoint in the folder is not a finished one.
-    begin(run, name, cfg)
+    main = is_main_process()
+    if main:
+        begin(run, name, cfg)
     start = time.perf_counter()
     fit_generator(replace(cfg.generator, condition=condition), w["x"][train], cond,
                   n_classes=len(w["classes"]),
                   cond_dim=cfg.classifier.feat_dim,
                   seed=cfg.seed, device=device, checkpoint_dir=out, progress=progress,
-                  metrics_path=out / "metrics.jsonl")
-    finish(run, name, cfg, time.perf_counter() - start)
+                  metrics_path=out / "metrics.jsonl", precision=cfg.precision,
+                  compile=cfg.compile)
+    if main:
+        finish(run, name, cfg, time.perf_counter() - start)
     log.info("generator (%s) trained for %d steps; files in %s", condition,
              cfg.generator.steps, out)
 
@@ -236,7 +244,8 @@ def generate(
     """`sasgda generate`: a synthetic set with conditions from ``strategy``
     (:mod:`sasgda.semantic.synthesis`). Writes ``synthetic/<strategy>.npz`` (``x``, ``y``,
     ``cond``, ``rarity``, ``confidence``, ``strategy``) in the normalised space of
-    ``windows.npz``.
+    ``windows.npz``. Under a multi-process launch the processes share the sampling and the main
+    one writes.
     """
     from sasgda.diffusion import load_generator, load_scheduler_config
     from sasgda.semantic import Synthesizer, class_quota
@@ -273,15 +282,17 @@ def generate(
     sampling_cfg = replace(cfg, generator=replace(
         cfg.generator, num_train_timesteps=int(schedule["num_train_timesteps"]),
         beta_schedule=schedule["beta_schedule"]))
-    with made(run, f"generate-{strategy}", cfg):
-        synthesizer = Synthesizer(load_generator(gen_dir, device), load_classifier(run, device),
-                                  features, y_train, n_classes, w["x"].shape[2], sampling_cfg,
-                                  device)
-        if strategy in ("gmss", "sass"):
-            save_npz(run.root / "semantic" / "gmss.npz", **synthesizer.gaussians.to_arrays())
-        quota = class_quota(y_train, n_classes, int(round(g.ratio * len(y_train))), g.balanced)
-        arrays = synthesizer.generate(strategy, quota, cfg.seed, progress)
-        save_npz(run.synthetic(strategy), **arrays, strategy=np.array(strategy))
+    start = time.perf_counter()
+    synthesizer = Synthesizer(load_generator(gen_dir, device), load_classifier(run, device),
+                              features, y_train, n_classes, w["x"].shape[2], sampling_cfg, device)
+    quota = class_quota(y_train, n_classes, int(round(g.ratio * len(y_train))), g.balanced)
+    arrays = synthesizer.generate(strategy, quota, cfg.seed, progress and is_main_process())
+    if not is_main_process():
+        return arrays
+    if strategy in ("gmss", "sass"):
+        save_npz(run.root / "semantic" / "gmss.npz", **synthesizer.gaussians.to_arrays())
+    save_npz(run.synthetic(strategy), **arrays, strategy=np.array(strategy))
+    finish(run, f"generate-{strategy}", cfg, time.perf_counter() - start)
     log.info("wrote %s", run.synthetic(strategy))
     return arrays
 

@@ -7,6 +7,10 @@ timesteps. With ``guidance_scale`` s != 1 the prediction is classifier-free guid
 x0 = x0_null + s * (x0_cond - x0_null), the null prediction coming from the learned null
 condition in the same batched forward pass. The loop is the diffusers pipeline loop, with the
 network passed in as an argument.
+
+Launched as several processes (``torchrun`` or ``accelerate launch``), each process samples every
+n-th batch and skips the random draws of the others, so that every process ends with the windows
+a single process makes from the same seed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,14 @@ from sasgda.config import Config, GenerateConfig, GeneratorConfig
 from sasgda.diffusion.parameterization import check_parameterization, predict_x0
 from sasgda.diffusion.schedulers import make_sampler
 from sasgda.models.unet1d import ConditionalUNet1D
+from sasgda.utils.device import (
+    autocast,
+    autocast_dtype,
+    is_main_process,
+    process_rank,
+    sum_over_processes,
+    world_size,
+)
 
 
 def _guided_x0(
@@ -63,6 +75,8 @@ def sample(
     generator: torch.Generator | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    precision: str = "auto",
+    compile: bool = False,
 ) -> np.ndarray:
     """Generate one window per condition.
 
@@ -99,6 +113,11 @@ def sample(
         Where the model runs.
     progress : bool
         Show a tqdm bar over the batches.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        The network's dtype (:func:`~sasgda.utils.device.autocast_dtype`); the sampler's
+        updates stay in fp32.
+    compile : bool
+        Run the network through ``torch.compile``.
 
     Returns
     -------
@@ -128,6 +147,11 @@ def sample(
         cond_all = torch.from_numpy(cond.astype(np.int64, copy=False))
 
     device = torch.device(device)
+    dtype = autocast_dtype(precision, device)
+    network = torch.compile(model) if compile else model
+    n_processes, rank = world_size(), process_rank()
+    # DDIM with eta > 0 draws noise of the batch's shape at every step.
+    draws_per_step = int(solver == "ddim" and eta > 0)
     schedule = GeneratorConfig(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
     sampler = make_sampler(solver, schedule, steps, timestep_spacing)
     # On the model's device once, not at every step.
@@ -135,27 +159,38 @@ def sample(
                      parameterization=parameterization)
     was_training = model.training
     model.eval()
-    out = np.empty((len(cond), model.n_chans, n_times), dtype=np.float32)
+    out = np.zeros((len(cond), model.n_chans, n_times), dtype=np.float32)
     starts = range(0, len(cond), batch_size)
     with torch.inference_mode():
-        for start in tqdm(starts, disable=not progress, desc=f"sampling ({solver}, {steps} steps)"):
+        bar = tqdm(starts, disable=not (progress and is_main_process()),
+                   desc=f"sampling ({solver}, {steps} steps)")
+        for batch, start in enumerate(bar):
             c = cond_all[start : start + batch_size].to(device)
             shape = (len(c), model.n_chans, n_times)
             # The noise is drawn where the generator lives, so a CPU seed gives the same windows
             # whichever device runs the model.
             noise_device = generator.device if generator is not None else device
             x = torch.randn(shape, generator=generator, device=noise_device).to(device)
+            if batch % n_processes != rank:  # another process's batch: only its draws
+                for _ in range(draws_per_step * steps):
+                    torch.randn(shape, generator=generator, device=noise_device)
+                continue
             x = x * sampler.init_noise_sigma
             # Resets the multistep solver's history for this batch.
             sampler.set_timesteps(steps)  # keeps the spacing it was made with
             for t in sampler.timesteps:
-                x0_hat = _guided_x0(model, x, t.to(device), c, guidance_scale, **x0_kwargs)
+                with autocast(device, dtype):
+                    x0_hat = _guided_x0(network, x, t.to(device), c, guidance_scale,
+                                        **x0_kwargs)
+                x0_hat = x0_hat.float()
                 if solver == "ddim":
                     x = sampler.step(x0_hat, t, x, eta=eta, generator=generator).prev_sample
                 else:
                     x = sampler.step(x0_hat, t, x, generator=generator).prev_sample
             out[start : start + len(c)] = x.float().cpu().numpy()
     model.train(was_training)
+    if n_processes > 1:  # the others' batches are zeros here: the sum puts every batch together
+        out = sum_over_processes(torch.from_numpy(out).to(device)).cpu().numpy()
     return out
 
 
@@ -169,8 +204,9 @@ def sample_with_config(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> np.ndarray:
-    """:func:`sample` with the sampler of ``cfg.generate`` and the noise schedule and
-    parameterization of ``cfg.generator`` (those the model was trained with)."""
+    """:func:`sample` with the sampler of ``cfg.generate``, the noise schedule and
+    parameterization of ``cfg.generator`` (those the model was trained with) and the precision
+    and compilation of ``cfg``."""
     g, schedule = cfg.generate, cfg.generator
     return sample(model, cond, n_times=n_times, solver=g.solver, steps=g.steps,
                   timestep_spacing=g.timestep_spacing, eta=g.eta,
@@ -178,4 +214,5 @@ def sample_with_config(
                   num_train_timesteps=schedule.num_train_timesteps,
                   beta_schedule=schedule.beta_schedule,
                   parameterization=schedule.parameterization, batch_size=g.batch_size,
-                  generator=generator, device=device, progress=progress)
+                  generator=generator, device=device, progress=progress,
+                  precision=cfg.precision, compile=cfg.compile)

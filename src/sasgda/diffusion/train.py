@@ -9,6 +9,11 @@ unconditional prediction for classifier-free guidance) and minimises the L1 + Fo
 sampling. The loop follows the diffusers training examples; every random draw comes from one
 seeded ``torch.Generator`` whose state is checkpointed, so that a resumed run continues exactly
 where an uninterrupted one would be.
+
+Launched as several processes (``torchrun`` or ``accelerate launch``, one per GPU), every
+process draws the same global minibatch from that generator, trains on its share of it, and
+DistributedDataParallel averages the gradients: the steps are those of one process with the
+whole batch, so the checkpoint and its resumption do not depend on the number of processes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ from sasgda.diffusion.loss import diffusion_loss
 from sasgda.diffusion.parameterization import check_parameterization, predict_x0
 from sasgda.diffusion.schedulers import make_noise_scheduler, save_scheduler_config
 from sasgda.models.unet1d import ConditionalUNet1D
+from sasgda.utils.device import (
+    autocast,
+    autocast_dtype,
+    grad_scaler,
+    is_main_process,
+    process_rank,
+    sum_over_processes,
+    world_size,
+)
 from sasgda.utils.io import atomic_write_bytes, atomic_write_text
 from sasgda.utils.modelio import load_model, save_model, save_state_dict
 
@@ -183,6 +197,7 @@ def _save_checkpoint(
     model: ConditionalUNet1D,
     ema: AveragedModel,
     optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
     noise_scheduler,
     generator: torch.Generator,
     step: int,
@@ -202,6 +217,7 @@ def _save_checkpoint(
         "model": model.state_dict(),
         "ema": ema.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": _numpy_rng_state(),
@@ -242,6 +258,8 @@ def train_generator(
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     metrics_path: str | Path | None = None,
+    precision: str = "auto",
+    compile: bool = False,
 ) -> tuple[ConditionalUNet1D, ConditionalUNet1D]:
     """Train the conditional generator, resuming from ``checkpoint_dir/state.pt`` if it exists.
 
@@ -270,6 +288,11 @@ def train_generator(
         Show a tqdm bar with the loss.
     metrics_path : str or Path, optional
         A JSON-lines file that gets ``{"step", "loss", "seconds"}`` every 50 steps.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        The forward passes' dtype (:func:`~sasgda.utils.device.autocast_dtype`); the loss, the
+        weights and the optimizer stay in fp32.
+    compile : bool
+        Run the network through ``torch.compile``.
 
     Returns
     -------
@@ -284,10 +307,16 @@ def train_generator(
     cond = np.asarray(cond)
     _check_inputs(model, x, cond)
     device = torch.device(device)
+    n_processes, rank = world_size(), process_rank()
+    if cfg.batch_size % n_processes:
+        raise ValueError(f"generator.batch_size={cfg.batch_size}: must be a multiple of the "
+                         f"{n_processes} processes that share it")
+    main = is_main_process()
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = Path(metrics_path) if metrics_path is not None else None
+    metrics_path = Path(metrics_path) if metrics_path is not None and main else None
+    dtype = autocast_dtype(precision, device)
 
     model.to(device).train()
     noise_scheduler = make_noise_scheduler(cfg)
@@ -298,6 +327,7 @@ def train_generator(
     )
     ema = AveragedModel(model, multi_avg_fn=_ema_update_fn(cfg.ema_decay, cfg.ema_warmup),
                         use_buffers=True)
+    scaler = grad_scaler(device, dtype)
     # Every random draw of the loop comes from this CPU generator, so that the run is the same on
     # any device and can be resumed from its saved state.
     generator = torch.Generator().manual_seed(seed)
@@ -320,6 +350,7 @@ def train_generator(
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state.get("scaler", {}))
         generator.set_state(state["generator"])
         # Nothing below draws from the global generators, but a model with dropout would; restoring
         # them keeps a resumed run identical to an uninterrupted one in that case too.
@@ -338,6 +369,13 @@ def train_generator(
     else:
         cond_all = torch.from_numpy(cond.astype(np.int64, copy=False))
     n_windows, batch_size = len(x_all), cfg.batch_size
+    share = slice(rank * batch_size // n_processes, (rank + 1) * batch_size // n_processes)
+    network = model
+    if n_processes > 1:
+        network = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if compile:
+        network = torch.compile(network)
     n_timesteps = noise_scheduler.config.num_train_timesteps
     alphas_cumprod = noise_scheduler.alphas_cumprod.to(device)  # once, not at every step
 
@@ -345,29 +383,34 @@ def train_generator(
     # The loss is summed as a tensor and read every LOG_EVERY steps: `.item()` at every step
     # would make a GPU wait for each step to finish.
     loss_sum, loss_count = torch.tensor(unlogged_sum, device=device), unlogged_count
-    with tqdm(total=cfg.steps, initial=step, disable=not progress, desc="generator") as bar:
+    with tqdm(total=cfg.steps, initial=step, disable=not (progress and main),
+              desc="generator") as bar:
         while step < cfg.steps:
-            # 1. A minibatch, timesteps, noise and condition-dropout mask, all from `generator`.
+            # 1. A minibatch, timesteps, noise and condition-dropout mask, all from `generator`;
+            # this process trains on its share of them.
             idx = torch.randint(n_windows, (batch_size,), generator=generator)
             t = torch.randint(n_timesteps, (batch_size,), generator=generator)
-            x0 = x_all[idx]
-            noise = torch.randn(x0.shape, generator=generator)
+            noise = torch.randn((batch_size, *x_all.shape[1:]), generator=generator)
             drop_mask = torch.rand(batch_size, generator=generator) < cfg.cond_dropout
-            x0, noise, t = x0.to(device), noise.to(device), t.to(device)
+            idx, t, noise, drop_mask = idx[share], t[share], noise[share], drop_mask[share]
+            x0, noise, t = x_all[idx].to(device), noise.to(device), t.to(device)
             c, drop_mask = cond_all[idx].to(device), drop_mask.to(device)
 
             # 2. Forward process x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise; predict x0.
             x_t = noise_scheduler.add_noise(x0, noise, t)
-            x0_hat = predict_x0(model, x_t, t, c, drop_mask=drop_mask,
-                                alphas_cumprod=alphas_cumprod,
-                                parameterization=cfg.parameterization)
-            loss = diffusion_loss(x0_hat, x0, cfg.lambda_fourier)
+            with autocast(device, dtype):
+                x0_hat = predict_x0(network, x_t, t, c, drop_mask=drop_mask,
+                                    alphas_cumprod=alphas_cumprod,
+                                    parameterization=cfg.parameterization)
+            loss = diffusion_loss(x0_hat.float(), x0, cfg.lambda_fourier)
 
             # 3. Update, clip, then follow with the EMA.
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             ema.update_parameters(model)
             step += 1
             bar.update(1)
@@ -376,7 +419,7 @@ def train_generator(
             loss_count += 1
             seconds = seconds_before + time.perf_counter() - start
             if step % LOG_EVERY == 0 or step == cfg.steps:
-                mean_loss = loss_sum.item() / loss_count
+                mean_loss = sum_over_processes(loss_sum).item() / loss_count / n_processes
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
                 if metrics_path is not None:
                     line = json.dumps(
@@ -387,18 +430,11 @@ def train_generator(
                 loss_sum, loss_count = torch.zeros((), device=device), 0
             if checkpoint_dir is not None and (step % cfg.checkpoint_every == 0
                                                or step == cfg.steps):
-                _save_checkpoint(
-                    checkpoint_dir,
-                    model,
-                    ema,
-                    optimizer,
-                    noise_scheduler,
-                    generator,
-                    step,
-                    seconds,
-                    device,
-                    (loss_sum.item(), loss_count),
-                )
+                # Every process takes part in the sum; the main one writes.
+                unlogged = (sum_over_processes(loss_sum).item() / n_processes, loss_count)
+                if main:
+                    _save_checkpoint(checkpoint_dir, model, ema, optimizer, scaler,
+                                     noise_scheduler, generator, step, seconds, device, unlogged)
 
     return model, ema.module.eval()
 
@@ -415,17 +451,20 @@ def fit_generator(
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     metrics_path: str | Path | None = None,
+    precision: str = "auto",
+    compile: bool = False,
 ) -> ConditionalUNet1D:
     """Build the generator ``cfg`` describes (weights seeded with ``seed``) and train it with
-    :func:`train_generator`; returns its EMA, the model to sample with. ``cond_dim`` is the width
-    of the class tokens of a label model; a semantic model takes the width of its features."""
+    :func:`train_generator` (which see for ``precision`` and ``compile``); returns its EMA, the
+    model to sample with. ``cond_dim`` is the width of the class tokens of a label model; a
+    semantic model takes the width of its features."""
     if cond.ndim == 2:
         cond_dim = cond.shape[1]
     torch.manual_seed(seed)
     model = build_generator(cfg, n_chans=x.shape[1], cond_dim=cond_dim, n_classes=n_classes)
     _, ema = train_generator(model, x, cond, cfg, device=device, seed=seed,
                              checkpoint_dir=checkpoint_dir, progress=progress,
-                             metrics_path=metrics_path)
+                             metrics_path=metrics_path, precision=precision, compile=compile)
     return ema
 
 
