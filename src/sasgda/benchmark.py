@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,19 +72,6 @@ def run_dir(out: Path, subject: str, seed: int) -> Path:
 
 def cell_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.name}.json"
-
-
-def exit_with_parent() -> None:
-    """Worker initializer: end this process when its parent is gone (killed with SIGKILL, say),
-    so that no orphan goes on writing results beside a rerun."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def _worker(cfg_dict: dict, out: str, subject: str, seed: int, **changes: Any):
@@ -157,53 +144,112 @@ def ray_session(address: str | None, jobs: int) -> Iterator[Any]:
             ray.shutdown()
 
 
-def _cell_after(shared_done: str, cfg_dict: dict, out: str, cell: Cell) -> dict[str, Any]:
-    """A cell as a Ray task: ``shared_done`` is the result of its subject's shared stages, so
-    Ray runs it only once they are done."""
-    return _run_cell(cfg_dict, out, cell)
+# --- running tasks: a pool of processes here, or Ray ---------------------------------------------
 
 
-def _run_on_ray(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[str, ...],
-                cells_of: dict, jobs: int, address: str | None, finished,
-                quality: bool) -> None:
-    """Every shared stage and every cell a Ray task, each cell depending on its subject's
-    shared stages; on a local Ray of ``jobs`` CPUs, or the cluster at ``address``."""
-    with ray_session(address, jobs) as ray:
-        gpus = 1 if str(cfg_dict["device"]).startswith("cuda") else 0
-        shared = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_shared_stages)
-        cell_task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_cell_after)
-        pending = {}  # task -> its cell (None for shared stages)
-        for (subject, seed), cells in cells_of.items():
-            done = shared.remote(cfg_dict, out, data_path, subject, seed, methods, quality)
-            pending[done] = None
-            for cell in cells:
-                pending[cell_task.remote(done, cfg_dict, out, cell)] = cell
-        while pending:
-            [ready], _ = ray.wait(list(pending), num_returns=1)
-            result = ray.get(ready)  # re-raises a task's error here
-            finished(None if pending.pop(ready) is None else result)
+@dataclass(frozen=True)
+class Task:
+    """``fn(*args)``, to run once the task at index ``after`` of the same list is done."""
+
+    fn: Callable[..., Any]
+    args: tuple
+    after: int | None = None
+
+
+def _pool_worker() -> None:
+    """Initializer of a pool process: one torch thread (tasks run side by side instead of
+    fighting for cores), and an end when the parent is gone (killed with SIGKILL, say), so that no
+    orphan goes on writing results beside a rerun."""
+    import torch
+
+    torch.set_num_threads(1)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def _after(_: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` as a Ray task whose first argument is the result it waits for."""
+    return fn(*args)
+
+
+def run_tasks(tasks: Sequence[Task], done: Callable[[int, Any], None], *, jobs: int,
+              engine: str = "process", address: str | None = None, gpus: int = 0) -> None:
+    """Run ``tasks``, each after the one it names, and call ``done(index, result)`` as each
+    finishes (a task's error is raised here).
+
+    ``engine="process"``: in this process when ``jobs <= 1``, in list order; else ``jobs``
+    processes, each taking the first task in the list whose predecessor is done, so that a
+    subject's cells go before the next subject's shared stages. ``engine="ray"``: every task a
+    Ray task of one CPU (and ``gpus`` GPUs), on a local Ray of ``jobs`` CPUs or the cluster at
+    ``address``.
+    """
+    if engine == "ray":
+        with ray_session(address, jobs) as ray:
+            remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)
+            call, after = remote(_call), remote(_after)
+            refs: list[Any] = []
+            for task in tasks:
+                refs.append(call.remote(task.fn, *task.args) if task.after is None else
+                            after.remote(refs[task.after], task.fn, *task.args))
+            index = {ref: i for i, ref in enumerate(refs)}
+            pending = list(refs)
+            while pending:
+                [ready], pending = ray.wait(pending, num_returns=1)
+                done(index[ready], ray.get(ready))
+        return
+    if jobs <= 1:
+        for i, task in enumerate(tasks):
+            done(i, task.fn(*task.args))
+        return
+    finished, waiting, running = set(), list(range(len(tasks))), {}
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_pool_worker) as pool:
+        while waiting or running:
+            ready = [i for i in waiting if tasks[i].after is None or tasks[i].after in finished]
+            for i in ready[: jobs - len(running)]:
+                waiting.remove(i)
+                running[pool.submit(tasks[i].fn, *tasks[i].args)] = i
+            completed, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in completed:
+                i = running.pop(future)
+                finished.add(i)
+                done(i, future.result())
 
 
 def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[str, ...],
               todo: Sequence[Cell], jobs: int, progress: bool, engine: str = "process",
               address: str | None = None, quality: bool = False,
               everything: Sequence[Cell] = ()) -> None:
-    """Shared stages of every (subject, seed), each followed by that pair's cells.
+    """Shared stages of every (subject, seed), each followed by that pair's cells: one task per
+    pair and per cell, a cell after its pair's (see :func:`run_tasks` for how they run).
 
     Cells whose shared stages are done go before the next pair's shared stages, so finished
     results appear subject by subject and an interrupted benchmark has whole subjects to show.
-    At most ``jobs`` tasks run at once, each in its own process (in-process when jobs == 1),
-    or, with ``engine="ray"``, as Ray tasks (:func:`_run_on_ray`).
     """
     # Seed by seed, each in the order the subjects were given; with quality, every pair (its
     # metrics may be missing where its cells are done).
     pairs = sorted(dict.fromkeys((c.subject, c.seed) for c in (everything if quality else todo)),
                    key=lambda p: p[1])
-    cells_of = {pair: [c for c in todo if (c.subject, c.seed) == pair] for pair in pairs}
-    bar = tqdm(total=len(pairs) + len(todo), desc="benchmark", unit="task", disable=not progress)
+    tasks: list[Task] = []
+    for subject, seed in pairs:
+        shared = len(tasks)
+        tasks.append(Task(_shared_stages, (cfg_dict, out, data_path, subject, seed, methods,
+                                           quality)))
+        tasks += [Task(_run_cell, (cfg_dict, out, c), after=shared) for c in todo
+                  if (c.subject, c.seed) == (subject, seed)]
+    bar = tqdm(total=len(tasks), desc="benchmark", unit="task", disable=not progress)
 
-    def finished(result: dict | None) -> None:
-        if result is not None:  # one line per cell, above the bar
+    def finished(index: int, result: Any) -> None:
+        if tasks[index].fn is _run_cell:  # one line per cell, above the bar
             line = (f"s{result['subject']} {result['method']} {result['backbone']} seed "
                     f"{result['seed']}: accuracy {100 * result['accuracy']:.1f} % "
                     f"({result['train_seconds']:.0f} s)")
@@ -213,38 +259,8 @@ def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[st
                 log.info(line)
         bar.update()
 
-    if engine == "ray":
-        _run_on_ray(cfg_dict, out, data_path, methods, cells_of, jobs, address, finished,
-                    quality)
-        bar.close()
-        return
-    if jobs <= 1:
-        for subject, seed in pairs:
-            _shared_stages(cfg_dict, out, data_path, subject, seed, methods, quality)
-            finished(None)
-            for cell in cells_of[(subject, seed)]:
-                finished(_run_cell(cfg_dict, out, cell))
-        bar.close()
-        return
-    waiting_pairs, ready_cells, running = list(pairs), [], set()
-    pair_of = {}  # future of a shared-stages task -> its (subject, seed)
-    with ProcessPoolExecutor(max_workers=jobs, initializer=exit_with_parent) as pool:
-        while waiting_pairs or ready_cells or running:
-            while len(running) < jobs and (ready_cells or waiting_pairs):
-                if ready_cells:
-                    future = pool.submit(_run_cell, cfg_dict, out, ready_cells.pop(0))
-                else:
-                    subject, seed = waiting_pairs.pop(0)
-                    future = pool.submit(_shared_stages, cfg_dict, out, data_path, subject, seed,
-                                         methods, quality)
-                    pair_of[future] = (subject, seed)
-                running.add(future)
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                result = future.result()  # re-raises a worker's error here
-                if future in pair_of:
-                    ready_cells += cells_of[pair_of[future]]
-                finished(None if future in pair_of else result)
+    gpus = 1 if str(cfg_dict["device"]).startswith("cuda") else 0
+    run_tasks(tasks, finished, jobs=jobs, engine=engine, address=address, gpus=gpus)
     bar.close()
 
 

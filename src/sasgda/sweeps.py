@@ -22,22 +22,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
 from sasgda import pipeline
-from sasgda.benchmark import (
-    Cell,
-    cell_path,
-    exit_with_parent,
-    ray_session,
-    run_dir,
-    subject_key,
-)
+from sasgda.benchmark import Cell, Task, cell_path, run_dir, run_tasks, subject_key
 from sasgda.config import Config, from_dict, replace
 from sasgda.utils import resolve_device
 from sasgda.utils.io import load_json, load_json_if, save_json
@@ -86,11 +78,8 @@ def sweep_subject(
     ratios: Sequence[float] = RATIOS,
     ratio_methods: Sequence[str] = RATIO_METHODS,
     confidences: Sequence[float] = CONFIDENCES,
-    threads: int | None = None,
 ) -> dict[str, Any]:
     """Both sweeps for one subject and seed of the benchmark in ``out``; returns the summary."""
-    if threads is not None:
-        torch.set_num_threads(threads)
     out = Path(out)
     if not (out / "benchmark.json").is_file():
         raise FileNotFoundError(f"{out}: no benchmark.json; run `sasgda benchmark` first")
@@ -163,32 +152,19 @@ def sweep_subject(
 def run_sweeps(out: str | Path, subjects: Sequence[str], seeds: Sequence[int] = (0,),
                jobs: int = 1, progress: bool = True, engine: str = "process",
                address: str | None = None, **options: Any) -> list[dict[str, Any]]:
-    """:func:`sweep_subject` for every subject and seed, ``jobs`` at a time in separate processes
-    with one torch thread each, or as Ray tasks (``engine="ray"``, on a local Ray of ``jobs``
-    CPUs or the cluster at ``address``)."""
-    tasks = [(str(s), int(seed)) for seed in seeds for s in subjects]
+    """:func:`sweep_subject` for every subject and seed, as the benchmark runs its tasks
+    (:func:`~sasgda.benchmark.run_tasks`): here, ``jobs`` at a time in processes of one torch
+    thread each, or as Ray tasks on a local Ray of ``jobs`` CPUs or the cluster at ``address``."""
+    tasks = [Task(partial(sweep_subject, **options), (out, str(s), int(seed)))
+             for seed in seeds for s in subjects]
     bar = tqdm(total=len(tasks), desc="sweeps", unit="subject", disable=not progress)
     results = []
-    if engine == "ray":
-        with ray_session(address, jobs) as ray:
-            task = ray.remote(num_cpus=1, max_retries=0)(sweep_subject)
-            pending = [task.remote(out, subject, seed, threads=1, **options)
-                       for subject, seed in tasks]
-            while pending:
-                [ready], pending = ray.wait(pending, num_returns=1)
-                results.append(ray.get(ready))
-                bar.update()
-    elif jobs <= 1:
-        for subject, seed in tasks:
-            results.append(sweep_subject(out, subject, seed, **options))
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=exit_with_parent) as pool:
-            futures = [pool.submit(sweep_subject, out, subject, seed, threads=1, **options)
-                       for subject, seed in tasks]
-            for future in as_completed(futures):
-                results.append(future.result())
-                bar.update()
+
+    def finished(_: int, result: dict[str, Any]) -> None:
+        results.append(result)
+        bar.update()
+
+    run_tasks(tasks, finished, jobs=jobs, engine=engine, address=address)
     bar.close()
     return sorted(results, key=lambda r: (r["seed"], subject_key(r["subject"])))
 
