@@ -8,21 +8,12 @@ import torch
 from sasgda.cli import main
 from sasgda.config import GeneratorConfig
 from sasgda.diffusion import sample, train_generator
-from sasgda.models.unet1d import ConditionalUNet1D
 from sasgda.utils.device import autocast_dtype
 from sasgda.utils.io import load_json
 from tests.integration.tiny import TINY_RUN
+from tests.unit.test_precision import tiny_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
-
-TINY = dict(n_chans=2, base_channels=8, channel_mults=(1, 2), cond_dim=4, n_cond_tokens=2,
-            n_heads=2)
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    return ConditionalUNet1D(**TINY)
-
 
 def test_auto_precision_is_bf16_where_the_gpu_has_it():
     expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
