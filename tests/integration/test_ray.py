@@ -1,6 +1,12 @@
 """`sasgda benchmark --engine ray` (and sweeps) on a local Ray: the same cells as the process
 pool, and a rerun computes only what is missing. Needs the `scale` extra."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from sasgda.cli import main
@@ -32,7 +38,7 @@ def test_ray_gives_the_cells_of_the_process_pool_and_resumes(tmp_path):
     assert main(grid(tmp_path / "ray", "ray")) == 0
     ray_cells = accuracies(tmp_path / "ray")
     assert len(ray_cells) == 4 and ray_cells == accuracies(tmp_path / "pool")
-    # A run stopped mid-grid: one cell and one subject's shared stages are missing.
+    # A cell missing, as a run stopped before it finished leaves it.
     cells = tmp_path / "ray" / "cells"
     before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     (cells / "s2_gmss_cnn_seed0.json").unlink()
@@ -40,3 +46,23 @@ def test_ray_gives_the_cells_of_the_process_pool_and_resumes(tmp_path):
     after = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     assert {name for name in after if after[name] != before.get(name)} == {"s2_gmss_cnn_seed0.json"}
     assert accuracies(tmp_path / "ray") == ray_cells
+
+
+def test_a_ray_run_killed_mid_grid_computes_only_the_missing_cells(tmp_path):
+    out = tmp_path / "ray"
+    driver = subprocess.Popen([sys.executable, "-m", "sasgda", *grid(out, "ray")],
+                              start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    cells, deadline = out / "cells", time.monotonic() + 900
+    while not any(cells.glob("*.json")):
+        assert driver.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    driver.wait()
+    time.sleep(2)  # anything Ray still had running sees that its driver is gone
+    before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    assert 0 < len(before) < 4
+    assert main(grid(out, "ray")) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    assert len(after) == 4
+    assert {name: after[name] for name in before} == before
