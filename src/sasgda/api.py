@@ -151,7 +151,7 @@ class SASGDA:
         cfg, n_classes = self.config, len(self.classes_)
         classifier, _ = fit_task_classifier(cfg.classifier, x, y_index, *val, n_classes,
                                             seed=cfg.seed, device=self.device,
-                                            progress=self.progress)
+                                            progress=self.progress, precision=cfg.precision)
         features = extract_features(classifier, x, device=self.device)
         condition = condition_of(self.strategy)
         cond = features if condition == "semantic" else y_index

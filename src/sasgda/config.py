@@ -183,7 +183,7 @@ class Config:
 
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    # Forward passes of the generator: auto (bf16 on CUDA, fp16 with a loss scaler where the GPU
+    # Forward passes of every model: auto (bf16 on CUDA, fp16 with a loss scaler where the GPU
     # lacks bf16, fp32 on a CPU) | fp32 | bf16 | fp16. Like the device, it is not part of a
     # stage's settings.
     precision: str = "auto"

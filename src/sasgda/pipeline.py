@@ -175,7 +175,7 @@ def train_classifier(cfg: Config, run: RunDir, device: torch.device, progress: b
         model, history = fit_task_classifier(
             cfg.classifier, *split_arrays(w, "train"), *split_arrays(w, "val"),
             len(w["classes"]), seed=cfg.seed, device=device, progress=progress,
-            metrics_path=run.classifier / "metrics.jsonl")
+            metrics_path=run.classifier / "metrics.jsonl", precision=cfg.precision)
         save_model(model, run.classifier)
         x_test, y_test = split_arrays(w, "test")
         test_acc = float(np.mean(predict_logits(model, x_test, device=device).argmax(1) == y_test))
@@ -341,7 +341,8 @@ def train_downstream(
         model, scores = train_and_test(
             dcfg.backbone, (x_train, y_train), split_arrays(w, "val"), split_arrays(w, "test"),
             len(w["classes"]), train_cfg, seed=cfg.seed, device=device, progress=progress,
-            metrics_path=out / "metrics.jsonl", desc=f"{dcfg.backbone}-{dcfg.augment}")
+            metrics_path=out / "metrics.jsonl", desc=f"{dcfg.backbone}-{dcfg.augment}",
+            precision=cfg.precision)
         metrics = {"backbone": dcfg.backbone, "augment": dcfg.augment, "seed": cfg.seed,
                    **scores, "classes": w["classes"].tolist(), "n_train_real": n_real,
                    "n_train_extra": len(x_train) - n_real}
@@ -377,7 +378,8 @@ def train_evaluator(cfg: Config, run: RunDir, device: torch.device, progress: bo
         model = build_classifier(cfg.evaluate.evaluator_backbone, n_chans=w["x"].shape[1],
                                  n_times=w["x"].shape[2], n_classes=len(w["classes"]))
         fit(model, *split_arrays(w, "train"), *split_arrays(w, "val"), cfg.evaluate.train,
-            device=device, seed=seed, progress=progress, desc="evaluator")
+            device=device, seed=seed, progress=progress, desc="evaluator",
+            precision=cfg.precision)
         save_model(model, out)
     return model
 
@@ -392,7 +394,8 @@ def classifier_accuracy_score(
 
     _, scores = train_and_test("cnn", (x_train, y_train), split_arrays(w, "val"),
                                split_arrays(w, "test"), len(w["classes"]), cfg.evaluate.train,
-                               seed=cfg.seed, device=device, progress=progress, desc="CAS")
+                               seed=cfg.seed, device=device, progress=progress, desc="CAS",
+                               precision=cfg.precision)
     return scores["accuracy"]
 
 

@@ -102,3 +102,23 @@ def test_compiled_generator_trains_as_the_eager_one(tmp_path):
         # Two Adam steps of lr 1e-3: a gradient near zero may flip its sign, and the weight
         # then ends up to 2e-3 away.
         torch.testing.assert_close(compiled.state_dict()[key], value, atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_classifiers_learn_in_mixed_precision(precision):
+    from sasgda.config import TrainerConfig
+    from sasgda.models import TaskAwareCNN
+    from sasgda.training import fit, predict_logits
+
+    # The class is the channel with the largest amplitude: an easy, exact task.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=300)
+    x = rng.normal(size=(300, 4, 16)).astype(np.float32)
+    x[np.arange(300), y] *= 4.0
+    torch.manual_seed(0)
+    model = TaskAwareCNN(n_chans=4, n_times=16, n_classes=3, feat_dim=16, width=8)
+    fit(model, x[:240], y[:240], None, None, TrainerConfig(epochs=8, batch_size=32, lr=3e-3),
+        device="cpu", seed=0, progress=False, precision=precision)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    accuracy = np.mean(predict_logits(model, x[240:], device="cpu").argmax(1) == y[240:])
+    assert accuracy > 0.9

@@ -80,9 +80,11 @@ def train_and_test(
     progress: bool = True,
     metrics_path: str | os.PathLike | None = None,
     desc: str = "train",
+    precision: str = "auto",
 ) -> tuple[torch.nn.Module, dict]:
     """Build ``backbone`` (weights seeded with ``seed``), train it on ``train`` with the one
-    trainer (``val`` may be empty) and score it on ``test``.
+    trainer (``val`` may be empty, ``precision`` as for :func:`~sasgda.training.fit`) and score
+    it on ``test``.
 
     Returns the model and :func:`classification_metrics` of its test predictions with
     ``best_epoch``, ``best_val_acc`` and ``train_seconds``.
@@ -96,7 +98,7 @@ def train_and_test(
                              n_classes=n_classes)
     start = time.perf_counter()
     history = fit(model, *train, *val, cfg, device=device, seed=seed, progress=progress,
-                  metrics_path=metrics_path, desc=desc)
+                  metrics_path=metrics_path, desc=desc, precision=precision)
     seconds = time.perf_counter() - start
     y_pred = predict_logits(model, test[0], device=device).argmax(1)
     return model, {**classification_metrics(test[1], y_pred, n_classes),

@@ -27,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sasgda.config import TrainerConfig, check_config
+from sasgda.utils.device import autocast, autocast_dtype, grad_scaler
 
 SCHEDULES = ("cosine", "onecycle")
 
@@ -98,6 +99,7 @@ def fit(
     progress: bool = True,
     metrics_path: str | os.PathLike | None = None,
     desc: str = "train",
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Train ``model`` in place with early stopping on validation accuracy.
 
@@ -128,6 +130,9 @@ def fit(
         train_acc, val_loss, val_acc, lr, seconds), flushed as it is written.
     desc : str
         Label of the progress bar.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        The forward passes' dtype (:func:`~sasgda.utils.device.autocast_dtype`); weights,
+        optimizer and loss stay in fp32.
 
     Returns
     -------
@@ -150,6 +155,8 @@ def fit(
             )
     device = torch.device(device)
     model.to(device)
+    dtype = autocast_dtype(precision, device)
+    scaler = grad_scaler(device, dtype)
 
     n = len(x_tr)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -196,13 +203,16 @@ def fit(
                 if step == steps_per_epoch - 1:
                     idx = order[step * cfg.batch_size :]  # includes a folded single window
                 xb, yb = x_tr[idx].to(device), y_tr[idx].to(device)
-                logits = model(xb)
+                with autocast(device, dtype):
+                    logits = model(xb).float()
                 loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
                 if cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 scheduler.step()
                 loss_sum += loss.detach() * len(idx)
                 correct += (logits.argmax(dim=1) == yb).sum()
