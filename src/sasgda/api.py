@@ -96,7 +96,8 @@ class SASGDA:
         same windows.
     device : {"auto", "cpu", "cuda"}
     config : dict, optional
-        Settings by the YAML config's nested keys, e.g. ``{"generator": {"steps": 3000}}``.
+        Settings by the YAML config's nested keys, e.g. ``{"generator": {"steps": 3000}}`` or
+        ``{"precision": "bf16"}``.
     progress : bool
         Show progress bars while fitting and sampling.
 
