@@ -1,5 +1,5 @@
-"""`sasgda benchmark --engine ray` (and sweeps) on a local Ray: the same cells as the process
-pool, and a rerun computes only what is missing. Needs the `scale` extra."""
+"""`sasgda benchmark --engine ray` on a local Ray: the same cells as the process pool, and a run
+killed mid-grid and started again computes only what is missing. Needs the `scale` extra."""
 
 import os
 import signal
@@ -33,22 +33,9 @@ def accuracies(out):
     return {p.name: load_json(p)["accuracy"] for p in sorted((out / "cells").glob("*.json"))}
 
 
-def test_ray_gives_the_cells_of_the_process_pool_and_resumes(tmp_path):
+def test_a_killed_ray_run_resumes_with_the_cells_of_the_process_pool(tmp_path):
     assert main(grid(tmp_path / "pool", "process")) == 0
-    assert main(grid(tmp_path / "ray", "ray")) == 0
-    ray_cells = accuracies(tmp_path / "ray")
-    assert len(ray_cells) == 4 and ray_cells == accuracies(tmp_path / "pool")
-    # A cell missing, as a run stopped before it finished leaves it.
-    cells = tmp_path / "ray" / "cells"
-    before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
-    (cells / "s2_gmss_cnn_seed0.json").unlink()
-    assert main(grid(tmp_path / "ray", "ray")) == 0
-    after = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
-    assert {name for name in after if after[name] != before.get(name)} == {"s2_gmss_cnn_seed0.json"}
-    assert accuracies(tmp_path / "ray") == ray_cells
-
-
-def test_a_ray_run_killed_mid_grid_computes_only_the_missing_cells(tmp_path):
+    # A Ray run killed mid-grid: its driver and the local Ray it started, with SIGKILL.
     out = tmp_path / "ray"
     driver = subprocess.Popen([sys.executable, "-m", "sasgda", *grid(out, "ray")],
                               start_new_session=True, stdout=subprocess.DEVNULL,
@@ -57,12 +44,13 @@ def test_a_ray_run_killed_mid_grid_computes_only_the_missing_cells(tmp_path):
     while not any(cells.glob("*.json")):
         assert driver.poll() is None and time.monotonic() < deadline
         time.sleep(0.1)
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     time.sleep(2)  # anything Ray still had running sees that its driver is gone
     before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     assert 0 < len(before) < 4
+    # Started again, it computes only the missing cells, and they are the pool's.
     assert main(grid(out, "ray")) == 0
     after = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
-    assert len(after) == 4
     assert {name: after[name] for name in before} == before
+    assert len(after) == 4 and accuracies(out) == accuracies(tmp_path / "pool")
