@@ -23,9 +23,10 @@ pytest.importorskip("accelerate",
 
 def two_processes(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "-m", "sasgda", *args, "--quiet"], env=env, capture_output=True,
-                          text=True, timeout=600)
+    # --standalone: a rendezvous on a free local port, whatever else runs on the machine.
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node", "2", "-m", "sasgda", *args, "--quiet"], env=env,
+                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
