@@ -20,7 +20,7 @@ import torch
 
 from sasgda.augment.mixing import mix, n_extra, select_synthetic
 from sasgda.benchmark import parse_subjects
-from sasgda.config import build_config, replace
+from sasgda.config import Config, build_config, replace
 from sasgda.evaluation import train_and_test
 from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
 
@@ -36,10 +36,9 @@ def class_channel_rms(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarra
     return np.stack([np.sqrt(np.mean(x[y == k] ** 2, axis=(0, 2))) for k in range(n_classes)])
 
 
-def downstream_accuracy(run: Path, x_syn: np.ndarray, y_syn: np.ndarray) -> float:
-    """The benchmark cell's training, with these synthetic windows."""
-    cfg = build_config([run / "config.yaml"])
-    w = load_npz(run / "data" / "windows.npz")
+def downstream_accuracy(cfg: Config, w: dict[str, np.ndarray], x_syn: np.ndarray,
+                        y_syn: np.ndarray) -> float:
+    """The benchmark cell's training (``cfg``, windows ``w``), with these synthetic windows."""
     part = {s: (w["x"][w["split"] == s], w["y"][w["split"] == s]) for s in ("train", "val",
                                                                             "test")}
     x_train, y_train = part["train"]
@@ -56,6 +55,7 @@ def downstream_accuracy(run: Path, x_syn: np.ndarray, y_syn: np.ndarray) -> floa
 
 def subject(s: str, seed: int, check: bool) -> dict:
     run = RUNS / f"s{s}-seed{seed}"
+    cfg = build_config([run / "config.yaml"])
     w = load_npz(run / "data" / "windows.npz")
     train = w["split"] == "train"
     n_classes = len(w["classes"])
@@ -68,9 +68,9 @@ def subject(s: str, seed: int, check: bool) -> dict:
         row[f"{strategy}_cell"] = load_json(CELLS / f"s{s}_{strategy}_cnn_seed{seed}.json")[
             "accuracy"]
         if check:
-            row[f"{strategy}_as_made"] = downstream_accuracy(run, syn["x"], syn["y"])
+            row[f"{strategy}_as_made"] = downstream_accuracy(cfg, w, syn["x"], syn["y"])
         rescaled = syn["x"] * gain[syn["y"]][:, :, None].astype(np.float32)
-        row[f"{strategy}_rescaled"] = downstream_accuracy(run, rescaled, syn["y"])
+        row[f"{strategy}_rescaled"] = downstream_accuracy(cfg, w, rescaled, syn["y"])
     row["none_cell"] = load_json(CELLS / f"s{s}_none_cnn_seed{seed}.json")["accuracy"]
     return row
 

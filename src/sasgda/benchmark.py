@@ -173,12 +173,9 @@ def _pool_worker() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    return fn(*args)
-
-
 def _after(_: Any, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` as a Ray task whose first argument is the result it waits for."""
+    """``fn(*args)`` as a Ray task whose first argument is the result it waits for (None for a
+    task that waits for nothing)."""
     return fn(*args)
 
 
@@ -195,12 +192,11 @@ def run_tasks(tasks: Sequence[Task], done: Callable[[int, Any], None], *, jobs: 
     """
     if engine == "ray":
         with ray_session(address, jobs) as ray:
-            remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)
-            call, after = remote(_call), remote(_after)
+            after = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_after)
             refs: list[Any] = []
             for task in tasks:
-                refs.append(call.remote(task.fn, *task.args) if task.after is None else
-                            after.remote(refs[task.after], task.fn, *task.args))
+                previous = None if task.after is None else refs[task.after]
+                refs.append(after.remote(previous, task.fn, *task.args))
             index = {ref: i for i, ref in enumerate(refs)}
             pending = list(refs)
             while pending:

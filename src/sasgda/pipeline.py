@@ -286,8 +286,9 @@ def generate(
     synthesizer = Synthesizer(load_generator(gen_dir, device), load_classifier(run, device),
                               features, y_train, n_classes, w["x"].shape[2], sampling_cfg, device)
     quota = class_quota(y_train, n_classes, int(round(g.ratio * len(y_train))), g.balanced)
-    arrays = synthesizer.generate(strategy, quota, cfg.seed, progress and is_main_process())
-    if not is_main_process():
+    main = is_main_process()
+    arrays = synthesizer.generate(strategy, quota, cfg.seed, progress and main)
+    if not main:
         return arrays
     if strategy in ("gmss", "sass"):
         save_npz(run.root / "semantic" / "gmss.npz", **synthesizer.gaussians.to_arrays())

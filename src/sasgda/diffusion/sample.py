@@ -170,12 +170,12 @@ def sample(
             # The noise is drawn where the generator lives, so a CPU seed gives the same windows
             # whichever device runs the model.
             noise_device = generator.device if generator is not None else device
-            x = torch.randn(shape, generator=generator, device=noise_device).to(device)
+            x = torch.randn(shape, generator=generator, device=noise_device)
             if batch % n_processes != rank:  # another process's batch: only its draws
                 for _ in range(draws_per_step * steps):
                     torch.randn(shape, generator=generator, device=noise_device)
                 continue
-            x = x * sampler.init_noise_sigma
+            x = x.to(device) * sampler.init_noise_sigma
             # Resets the multistep solver's history for this batch.
             sampler.set_timesteps(steps)  # keeps the spacing it was made with
             for t in sampler.timesteps:
