@@ -44,7 +44,7 @@ def downstream_accuracy(cfg: Config, w: dict[str, np.ndarray], x_syn: np.ndarray
     x_train, y_train = part["train"]
     rng = np.random.default_rng(cfg.seed)
     extra = select_synthetic(x_syn, y_syn, n_extra(len(x_train), cfg.downstream.synthetic_ratio),
-                             rng, balanced=cfg.generate.balanced)
+                             rng, balanced=cfg.sampler.balanced)
     train_cfg = replace(cfg.downstream.train, epochs=cfg.downstream.augmented_epochs or
                         cfg.downstream.train.epochs)
     _, scores = train_and_test("cnn", mix(x_train, y_train, *extra), part["val"], part["test"],

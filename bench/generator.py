@@ -239,8 +239,8 @@ def main() -> int:
         f"{g.base_channels}, channel_mults {list(g.channel_mults)}, {g.steps} steps of batch "
         f"{g.batch_size}, EMA {g.ema_decay}{' with warm-up' if g.ema_warmup else ''}, trained "
         "one torch thread per job with two jobs side by side; "
-        f"sampling {cfg.generate.solver.upper()} {cfg.generate.steps} steps, "
-        f"{cfg.generate.ratio:g} generated windows per real training window, balanced per "
+        f"sampling {cfg.sampler.solver.upper()} {cfg.sampler.steps} steps, "
+        f"{cfg.sampler.ratio:g} generated windows per real training window, balanced per "
         "class.", "",
         "## MyoUP: accuracy of the task-aware classifier on generated windows", "",
         "`semantic`: conditioned on the real training windows' features (strategy `real`); "

@@ -43,7 +43,7 @@ CELLS = ROOT / "bench" / "results" / "reference-gap"
 METHODS = ["none", "real", "gmss"]
 
 # DDIM at 25 steps, as in the prototype (the sampler is compared in bench/sampler.py).
-BASE = ["data.dataset=myoup", "device=cpu", "generate.solver=ddim", "generate.steps=25"]
+BASE = ["data.dataset=myoup", "device=cpu", "sampler.solver=ddim", "sampler.steps=25"]
 # Every difference the issue lists: (the prototype's value, the pipeline's former default).
 # The Fourier weights are those of the loss's orthonormal FFT: 0.2 is the prototype's sqrt(L)/5
 # on its forward-normalised FFT at L = 40, and 0.1 / sqrt(40) = 0.0158 the former 0.1 on it.
@@ -60,8 +60,8 @@ DIFFERENCES = {
     "fourier": (["generator.lambda_fourier=0.2"], ["generator.lambda_fourier=0.0158"]),
     "ema": (["generator.ema_decay=0.995", "generator.ema_warmup=false"],
             ["generator.ema_decay=0.999", "generator.ema_warmup=true"]),
-    "proportions": (["generate.balanced=false"], ["generate.balanced=true"]),
-    "timesteps": (["generate.timestep_spacing=linspace"], ["generate.timestep_spacing=trailing"]),
+    "proportions": (["sampler.balanced=false"], ["sampler.balanced=true"]),
+    "timesteps": (["sampler.timestep_spacing=linspace"], ["sampler.timestep_spacing=trailing"]),
 }
 # The task-aware classifier's schedule: the prototype's in every prototype-like variant, so
 # that the variants share its features (and, where nothing else differs, the generator).
@@ -184,9 +184,9 @@ def run_variant(variant: str, subjects: list[str], seeds: list[int], jobs: int) 
 # --- SASS against GMSS on the prototype-like runs -------------------------------------------------
 
 SASS_VARIANTS = {
-    "sass": ["sampling.candidates=gaussian"],  # the rarest of oversampled GMSS draws, refined
-    "sass-norefine": ["sampling.candidates=gaussian", "sampling.iters=0"],
-    "sass-neighbours": ["sampling.candidates=neighbours"],
+    "sass": ["conditions.candidates=gaussian"],  # the rarest of oversampled GMSS draws, refined
+    "sass-norefine": ["conditions.candidates=gaussian", "conditions.iters=0"],
+    "sass-neighbours": ["conditions.candidates=neighbours"],
 }
 
 

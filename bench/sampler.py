@@ -50,7 +50,7 @@ def score(run: Path, n: int) -> list[dict]:
     rows = []
     for solver, steps, eta in SAMPLERS:
         start = time.perf_counter()
-        sampler_cfg = replace(cfg, generate=replace(cfg.generate, solver=solver, steps=steps,
+        sampler_cfg = replace(cfg, sampler=replace(cfg.sampler, solver=solver, steps=steps,
                                                     eta=eta))
         x = sample_with_config(model, cond, n_times=x_real.shape[2], cfg=sampler_cfg,
                                generator=torch.Generator().manual_seed(0), progress=False)

@@ -101,7 +101,7 @@ def part_sampling() -> dict:
 import json, time, numpy as np, torch
 from sasgda.config import Config
 from sasgda.diffusion import build_generator, sample_with_config
-cfg = Config(); g = cfg.generate
+cfg = Config(); g = cfg.sampler
 out = {}
 for chans, n_times, n in ((8, 40, 2048), (12, 400, 256)):
     torch.manual_seed(0)

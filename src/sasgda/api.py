@@ -187,9 +187,9 @@ class SASGDA:
         Parameters
         ----------
         n : int, optional
-            Default: ``generate.ratio`` (2) windows per training window.
+            Default: ``sampler.ratio`` (2) windows per training window.
         balanced : bool, optional
-            The same number per class, or (False, the default of ``generate.balanced``) the
+            The same number per class, or (False, the default of ``sampler.balanced``) the
             training set's class proportions.
         seed : int, optional
             Default: the augmenter's seed, so that the same call gives the same windows; pass
@@ -203,7 +203,7 @@ class SASGDA:
             confidence (a warning says so).
         """
         synthesizer = self._fitted()
-        g = self.config.generate
+        g = self.config.sampler
         n = int(round(g.ratio * len(synthesizer.y))) if n is None else int(n)
         if n < 1:
             raise ValueError(f"n={n}: expected at least 1 window")

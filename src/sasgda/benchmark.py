@@ -25,7 +25,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from sasgda.config import Config, replace, to_dict
+from sasgda.config import Config, replace, to_dict, upgrade
 from sasgda.data import subject_key
 from sasgda.utils.io import load_json, save_json
 
@@ -325,6 +325,8 @@ NOT_COMPARED = {"device", "precision", "compile", "downstream.backbone", "downst
 
 def changed_setting(old: dict, new: dict, where: str = "") -> str | None:
     """The first setting (``section.key=old value``) that differs between two configs."""
+    if not where:
+        old, new = upgrade(old), upgrade(new)
     for key in sorted(set(old) | set(new)):
         name = f"{where}.{key}" if where else key
         a, b = old.get(key), new.get(key)

@@ -266,9 +266,9 @@ def cmd_train_generator(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from sasgda import pipeline
 
-    generate = {k: v for k, v in (("ratio", args.ratio), ("steps", args.steps),
-                                  ("solver", args.solver)) if v is not None}
-    with _existing_run(args, {"generate": generate}) as (cfg, device, run):
+    sampler = {k: v for k, v in (("ratio", args.ratio), ("steps", args.steps),
+                                 ("solver", args.solver)) if v is not None}
+    with _existing_run(args, {"sampler": sampler}) as (cfg, device, run):
         pipeline.generate(cfg, run, device, args.strategy, progress=not args.quiet)
 
 

@@ -10,6 +10,7 @@ late stage fails at once instead of after the stages before it have run.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import types
 import typing
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+log = logging.getLogger("sasgda")
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,8 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
-class GenerateConfig:
-    """Offline generation of synthetic windows."""
+class SamplerConfig:
+    """The sampler that turns conditions into synthetic windows, and how many it makes."""
 
     ratio: float = 2.0  # synthetic windows per real training window
     # Multistep DPM-Solver++ at 25 steps matched DDIM at 50 in recognition and beat it in FID
@@ -132,8 +135,9 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
-class SamplingConfig:
-    """GMSS and SASS condition sampling (design.md section 5)."""
+class ConditionsConfig:
+    """Where GMSS and SASS draw the conditions, and the confidence filter on them (design.md
+    section 5)."""
 
     gmss_scale: float = 1.0  # scales the Gaussian's spread when drawing conditions
     # SASS candidates: "neighbours" (between two neighbouring real features, anchors drawn in
@@ -191,8 +195,8 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    generate: GenerateConfig = field(default_factory=GenerateConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
@@ -266,11 +270,11 @@ VALID: dict[type, dict[str, Callable[[Any], bool]]] = {
     },
     # A ratio of 0 would write an empty synthetic set, or train on real windows alone under an
     # augmentation's name, without any error.
-    GenerateConfig: {
+    SamplerConfig: {
         "ratio": POSITIVE, "steps": AT_LEAST_1, "eta": Range(0, 1), "guidance_scale": AT_LEAST_0,
         "batch_size": AT_LEAST_1,
     },
-    SamplingConfig: {
+    ConditionsConfig: {
         "gmss_scale": AT_LEAST_0, "oversample": AT_LEAST_1, "k": AT_LEAST_1, "iters": AT_LEAST_0,
         "epsilon": AT_LEAST_0, "lambda_s": AT_LEAST_0, "lambda_d": AT_LEAST_0,
         "lambda_f": AT_LEAST_0, "bandwidth": POSITIVE, "chi2_quantile": Range(0, 1, True, True),
@@ -357,8 +361,32 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
+# Former names of sections: config files, run folders and benchmark folders written with them
+# still load, read under the present names.
+RENAMED = {"generate": "sampler", "sampling": "conditions"}
+
+
+def upgrade(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the former section names of :data:`RENAMED` replaced by the present
+    ones: top-level keys of a nested config, or the heads of flat ``section.key`` settings."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        head, dot, rest = key.partition(".")
+        if head in RENAMED:
+            new = RENAMED[head] + dot + rest
+            if new in values:
+                raise ValueError(f"config: both {key!r} and {new!r}; {head!r} is the former "
+                                 f"name of {RENAMED[head]!r}, give only that")
+            log.warning("config: section %r is now called %r; read as such", head, RENAMED[head])
+            key = new
+        out[key] = value
+    return out
+
+
 def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
     """Build dataclass ``cls`` from a nested dict; unknown keys are an error naming the key."""
+    if cls is Config:
+        values = upgrade(values)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
@@ -457,12 +485,12 @@ def build_config(
 ) -> Config:
     """Resolve a :class:`Config` from a base dict, YAML files (in order), ``--set`` strings and
     ``top`` (a command's own flags, which win)."""
-    values: dict[str, Any] = dict(base or {})
+    values: dict[str, Any] = upgrade(base or {})
     for path in files:
-        values = merge(values, load_yaml(path))
+        values = merge(values, upgrade(load_yaml(path)))
     for text in overrides:
-        values = merge(values, parse_override(text))
-    cfg = from_dict(Config, merge(values, top or {}))
+        values = merge(values, upgrade(parse_override(text)))
+    cfg = from_dict(Config, merge(values, upgrade(top or {})))
     check_config(cfg)
     return cfg
 

@@ -84,14 +84,14 @@ def check_names(cfg: Config) -> None:
         ("classifier.backbone", cfg.classifier.backbone, BACKBONES),
         ("generator.condition", cfg.generator.condition, CONDITIONS),
         ("generator.parameterization", cfg.generator.parameterization, PARAMETERIZATIONS),
-        ("generate.solver", cfg.generate.solver, SOLVERS),
+        ("sampler.solver", cfg.sampler.solver, SOLVERS),
         ("downstream.backbone", cfg.downstream.backbone, BACKBONES),
         ("downstream.augment", cfg.downstream.augment,
          ("none", *CLASSIC_AUGMENTATIONS, *SYNTHETIC_STRATEGIES)),
         ("evaluate.evaluator_backbone", cfg.evaluate.evaluator_backbone, BACKBONES),
         ("generator.pad_mode", cfg.generator.pad_mode, PAD_MODES),
-        ("generate.timestep_spacing", cfg.generate.timestep_spacing, TIMESTEP_SPACINGS),
-        ("sampling.candidates", cfg.sampling.candidates, SASS_CANDIDATES),
+        ("sampler.timestep_spacing", cfg.sampler.timestep_spacing, TIMESTEP_SPACINGS),
+        ("conditions.candidates", cfg.conditions.candidates, SASS_CANDIDATES),
         *[(f"{where}.train.schedule", section.train.schedule, SCHEDULES) for where, section in
           (("classifier", cfg.classifier), ("downstream", cfg.downstream),
            ("evaluate", cfg.evaluate))],
@@ -102,9 +102,9 @@ def check_names(cfg: Config) -> None:
     if cfg.data.protocol not in info.protocols:
         raise ValueError(f"data.protocol={cfg.data.protocol!r}: dataset {info.name} has "
                          f"{', '.join(info.protocols)}")
-    if cfg.generate.eta != 0 and cfg.generate.solver != "ddim":
-        raise ValueError(f"generate.eta={cfg.generate.eta:g}: only the ddim solver has eta; use "
-                         f"eta=0 with {cfg.generate.solver!r}")
+    if cfg.sampler.eta != 0 and cfg.sampler.solver != "ddim":
+        raise ValueError(f"sampler.eta={cfg.sampler.eta:g}: only the ddim solver has eta; use "
+                         f"eta=0 with {cfg.sampler.solver!r}")
     make_noise_scheduler(cfg.generator)  # an unknown beta_schedule
     try:  # widths that the attention heads do not divide, say
         build_generator(cfg.generator, n_chans=1, cond_dim=cfg.classifier.feat_dim, n_classes=2)
@@ -253,8 +253,8 @@ def generate(
     if strategy not in SYNTHETIC_STRATEGIES:
         raise ValueError(f"--strategy {strategy!r}: expected one of "
                          f"{', '.join(SYNTHETIC_STRATEGIES)}")
-    g = cfg.generate
-    check_config(g, "generate")
+    g = cfg.sampler
+    check_config(g, "sampler")
     condition = condition_of(strategy)
     w = load_windows(run, cfg)
     train = w["split"] == "train"
@@ -273,7 +273,7 @@ def generate(
                          f"train-generator --condition {condition}` to finish it")
     verify(run, trained)
     if g.guidance_scale != 1 and cfg.generator.cond_dropout == 0:
-        raise ValueError(f"generate.guidance_scale={g.guidance_scale:g}: {gen_dir} was trained "
+        raise ValueError(f"sampler.guidance_scale={g.guidance_scale:g}: {gen_dir} was trained "
                          "with generator.cond_dropout=0, so its null condition, which guidance "
                          "needs, never learned anything; use guidance_scale=1 or train with "
                          "condition dropout")
@@ -310,7 +310,7 @@ def extra_training_windows(
     n = n_extra(len(x_train), cfg.downstream.synthetic_ratio)
     if augment in SYNTHETIC_STRATEGIES:
         syn = load_npz(require(run, f"generate-{augment}", cfg))
-        return select_synthetic(syn["x"], syn["y"], n, rng, balanced=cfg.generate.balanced)
+        return select_synthetic(syn["x"], syn["y"], n, rng, balanced=cfg.sampler.balanced)
     return classic_augment(augment, x_train, y_train, n, rng)
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sasgda.config import Config, replace, to_dict
+from sasgda.config import Config, replace, to_dict, upgrade
 from sasgda.semantic.synthesis import STRATEGIES, condition_of
 from sasgda.utils.io import load_json, save_json
 from sasgda.utils.rundir import RunDir, generator_folder
@@ -98,8 +98,8 @@ STAGES: dict[str, Stage] = {
     "generate": Stage(
         inputs=lambda s: ("prepare", "train-classifier", f"train-generator-{condition_of(s)}"),
         settings=lambda cfg, s: settings_of(
-            generate=cfg.generate, seed=cfg.seed,
-            **({"sampling": cfg.sampling} if s in ("gmss", "sass") else {})),
+            sampler=cfg.sampler, seed=cfg.seed,
+            **({"conditions": cfg.conditions} if s in ("gmss", "sass") else {})),
         artifacts=lambda s: (f"synthetic/{s}.npz",),
         command=lambda s: f"generate --strategy {s}"),
     "downstream": Stage(
@@ -155,11 +155,12 @@ def record(run: RunDir, name: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return load_json(path)
+        rec = load_json(path)
     except ValueError as err:
         stage, param = split_name(name)
         raise ValueError(f"{err}; delete it and run `sasgda {stage.command(param)}` "
                          "again") from None
+    return {**rec, "settings": upgrade(rec["settings"])}
 
 
 def _fingerprint_of(run: RunDir, name: str) -> str:

@@ -125,7 +125,7 @@ def sweep_subject(
 
     confidence_rows = []
     for c in sorted(confidences):
-        if c == cfg.sampling.confidence:  # the benchmark's own set and cell
+        if c == cfg.conditions.confidence:  # the benchmark's own set and cell
             confidence_rows.append({"threshold": c, "fid": quality["sass"]["fid"],
                                     "cas": quality["sass"]["cas"],
                                     "accuracy": accuracy["sass"]})
@@ -134,7 +134,7 @@ def sweep_subject(
         def compute(c=c):
             run = linked_run(base, here / f"confidence-{c:g}",
                              (*INPUTS, "generator", "evaluator"))
-            ccfg = replace(cfg, sampling=replace(cfg.sampling, confidence=c))
+            ccfg = replace(cfg, conditions=replace(cfg.conditions, confidence=c))
             pipeline.ensure_synthetic(ccfg, run, device, "sass", progress=False)
             metrics = pipeline.evaluate(ccfg, run, device, progress=False,
                                         strategies=("sass",))["sass"]

@@ -16,8 +16,8 @@ TINY = {
     "classifier": {"train": {"epochs": 2}},
     "generator": {"steps": 6, "base_channels": 8, "channel_mults": [1, 2], "n_heads": 2,
                   "batch_size": 16},
-    "generate": {"steps": 3},
-    "sampling": {"confidence": 0.0, "max_rounds": 2},
+    "sampler": {"steps": 3},
+    "conditions": {"confidence": 0.0, "max_rounds": 2},
 }
 
 
@@ -94,7 +94,7 @@ def test_load_names_the_file_it_cannot_use(fitted, tmp_path):
 @pytest.mark.parametrize("kwargs,message", [
     ({"strategy": "smote"}, "strategy='smote': expected one of real, label, gmss, sass"),
     ({"config": {"generator": {"stepz": 3}}}, "stepz"),
-    ({"config": {"generate": {"solver": "euler"}}}, "generate.solver='euler'"),
+    ({"config": {"sampler": {"solver": "euler"}}}, "sampler.solver='euler'"),
     ({"device": "tpu"}, "--device 'tpu'"),
 ])
 def test_bad_settings_are_refused_at_construction(kwargs, message):

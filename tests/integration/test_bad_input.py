@@ -136,9 +136,9 @@ def test_nan_in_labels(capsys, folder):
 @pytest.mark.parametrize("settings, needle", [
     (["downstream.backbone=resnet"], "downstream.backbone='resnet': expected one of cnn,"),
     (["downstream.augment=jiter"], "downstream.augment='jiter': expected one of none, jitter"),
-    (["generate.solver=dpm", "generate.eta=0.5"], "generate.eta=0.5: only the ddim solver"),
+    (["sampler.solver=dpm", "sampler.eta=0.5"], "sampler.eta=0.5: only the ddim solver"),
     (["generator.n_heads=3"], "generator.n_heads=3: must divide every level's width"),
-    (["sampling.k=0"], "sampling.k=0: expected >= 1"),
+    (["conditions.k=0"], "conditions.k=0: expected >= 1"),
     (["data.protocol=cross-session"], "data.protocol='cross-session': dataset simulated has"),
 ])
 def test_a_bad_setting_of_a_late_stage_fails_before_anything_runs(capsys, tmp_path, settings,

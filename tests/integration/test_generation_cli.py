@@ -17,8 +17,8 @@ TINY = [
     "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
     "--set", "generator.n_heads=2", "--set", "generator.steps=4",
     "--set", "generator.checkpoint_every=2", "--set", "generator.batch_size=16",
-    "--set", "generate.steps=3", "--set", "generate.ratio=0.2",
-    "--set", "sampling.max_rounds=2", "--set", "sampling.confidence=0.05", "--quiet",
+    "--set", "sampler.steps=3", "--set", "sampler.ratio=0.2",
+    "--set", "conditions.max_rounds=2", "--set", "conditions.confidence=0.05", "--quiet",
 ]
 
 
@@ -107,7 +107,7 @@ def test_generate_every_strategy(generated, strategy):
 def test_sass_that_accepts_nothing_says_so(trained, tmp_path, capsys):
     run = copy_of(trained, tmp_path)
     assert main(["generate", "--run-dir", str(run), "--strategy", "sass", *TINY,
-                 "--set", "sampling.confidence=1.0"]) == 2
+                 "--set", "conditions.confidence=1.0"]) == 2
     assert "no generated window of any class reached confidence 1" in capsys.readouterr().err
 
 
@@ -120,7 +120,7 @@ def test_unbalanced_generation_follows_the_real_class_proportions(trained, tmp_p
     assert class_quota(y, 3, 5, balanced=False).tolist() == [3, 2, 0]
     copy = copy_of(trained, tmp_path)
     assert main(["generate", "--run-dir", str(copy), "--strategy", "real", *TINY,
-                 "--set", "generate.balanced=false"]) == 0
+                 "--set", "sampler.balanced=false"]) == 0
     w = load_npz(copy / "data" / "windows.npz")
     y_train = w["y"][w["split"] == "train"]
     counts = np.bincount(load_npz(copy / "synthetic" / "real.npz")["y"], minlength=3)
@@ -133,7 +133,7 @@ def test_guidance_needs_a_generator_trained_with_condition_dropout(prepared, tmp
     no_dropout = [*TINY, "--set", "generator.cond_dropout=0"]
     assert main(["train-generator", "--run-dir", str(copy), *no_dropout]) == 0
     assert main(["generate", "--run-dir", str(copy), "--strategy", "real", *no_dropout,
-                 "--set", "generate.guidance_scale=2"]) == 2
+                 "--set", "sampler.guidance_scale=2"]) == 2
     assert "trained with generator.cond_dropout=0, so its null condition" in \
         capsys.readouterr().err
 
@@ -157,7 +157,7 @@ def test_a_zero_ratio_is_refused_and_not_remembered(generated, tmp_path, capsys)
     gmss_before = (run / "synthetic" / "gmss.npz").read_bytes()
     assert main(["generate", "--run-dir", str(run), "--strategy", "gmss", *TINY,
                  "--ratio", "0"]) == 2
-    assert "generate.ratio=0.0: expected > 0" in capsys.readouterr().err
+    assert "sampler.ratio=0.0: expected > 0" in capsys.readouterr().err
     assert main(["train-downstream", "--run-dir", str(run), "--augment", "gmss", *TINY,
                  "--ratio", "0"]) == 2
     assert "downstream.synthetic_ratio=0.0" in capsys.readouterr().err

@@ -31,8 +31,8 @@ TINY = ["--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
         "--set", "classifier.train.epochs=2", "--set", "generator.steps=4",
         "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
         "--set", "generator.n_heads=2", "--set", "generator.batch_size=16",
-        "--set", "generate.steps=3", "--set", "generate.ratio=0.2",
-        "--set", "sampling.confidence=0", "--quiet"]
+        "--set", "sampler.steps=3", "--set", "sampler.ratio=0.2",
+        "--set", "conditions.confidence=0", "--quiet"]
 
 
 def grid(out, engine):

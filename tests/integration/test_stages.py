@@ -8,7 +8,7 @@ import pytest
 from sasgda.cli import main
 from sasgda.config import Config
 from sasgda.stages import finish, outdated, record, timings
-from sasgda.utils.io import save_json
+from sasgda.utils.io import load_json, save_json
 from sasgda.utils.rundir import RunDir
 from tests.integration.tiny import TINY_RUN as TINY
 
@@ -47,7 +47,7 @@ def test_every_stage_is_recorded_with_its_inputs_and_checksums(run):
     assert set(rec["inputs"]) == {"prepare", "train-classifier", "train-generator-semantic"}
     size = (run / "synthetic" / "sass.npz").stat().st_size
     assert rec["artifacts"]["synthetic/sass.npz"]["size"] == size
-    assert rec["settings"]["generate.steps"] == 3 and rec["settings"]["seed"] == 0
+    assert rec["settings"]["sampler.steps"] == 3 and rec["settings"]["seed"] == 0
     assert list(timings(RunDir(run)))[0] == "prepare"
 
 
@@ -56,6 +56,31 @@ def test_run_again_remakes_nothing(run):
     assert main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
                  "--methods", "none", "sass", *TINY]) == 0
     assert finished_at(run) == before
+
+
+def test_a_run_written_under_the_former_section_names_is_still_current(run):
+    # Run folders made before `generate` and `sampling` became `sampler` and `conditions`: their
+    # config.yaml and records hold the former names, and nothing is made again for it.
+    before = finished_at(run)
+    former = {"sampler": "generate", "conditions": "sampling"}
+    config = run / "config.yaml"
+    for new, old in former.items():
+        config.write_text(config.read_text().replace(f"\n{new}:\n", f"\n{old}:\n"))
+    for path in (run / "records").glob("*.json"):
+        rec = load_json(path)
+        for new, old in former.items():
+            rec["settings"] = {k.replace(f"{new}.", f"{old}.", 1) if k.startswith(f"{new}.")
+                               else k: v for k, v in rec["settings"].items()}
+        save_json(path, rec)
+    assert "generate:" in config.read_text()
+    assert "generate.steps" in load_json(run / "records" / "generate-sass.json")["settings"]
+    assert main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
+                 "--methods", "none", "sass", *TINY]) == 0
+    assert finished_at(run) == before
+    # A changed setting under its present name is still seen as one.
+    assert main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
+                 "--methods", "none", "sass", *TINY, "--set", "conditions.k=3"]) == 0
+    assert finished_at(run)["generate-sass"] != before["generate-sass"]
 
 
 def test_run_remakes_a_damaged_artifact_and_what_reads_a_changed_one(run):
@@ -69,7 +94,7 @@ def test_run_remakes_a_damaged_artifact_and_what_reads_a_changed_one(run):
     # A setting that changes the set: the set and the model trained on it are made again.
     before = after
     assert main(["run", "--dataset", "simulated", "--subject", "1", "--run-dir", str(run),
-                 "--methods", "none", "sass", *TINY, "--set", "generate.ratio=0.3"]) == 0
+                 "--methods", "none", "sass", *TINY, "--set", "sampler.ratio=0.3"]) == 0
     after = finished_at(run)
     assert {name for name in after if after[name] != before[name]} == \
         {"generate-sass", "downstream-cnn-sass"}

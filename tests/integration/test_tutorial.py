@@ -11,8 +11,8 @@ TINY = ["--set", "classifier.train.epochs=2", "--set", "downstream.train.epochs=
         "--set", "downstream.augmented_epochs=1", "--set", "generator.steps=4",
         "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
         "--set", "generator.n_heads=2", "--set", "generator.batch_size=16",
-        "--set", "generate.steps=3", "--set", "generate.ratio=0.2",
-        "--set", "sampling.confidence=0", "--set", "sampling.max_rounds=2", "--quiet"]
+        "--set", "sampler.steps=3", "--set", "sampler.ratio=0.2",
+        "--set", "conditions.confidence=0", "--set", "conditions.max_rounds=2", "--quiet"]
 
 
 def test_the_tutorial_commands_run_as_written(tmp_path, monkeypatch):

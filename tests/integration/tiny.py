@@ -8,6 +8,6 @@ TINY_RUN = [
     "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
     "--set", "generator.n_heads=2", "--set", "generator.steps=4",
     "--set", "generator.checkpoint_every=2", "--set", "generator.batch_size=16",
-    "--set", "generate.steps=3", "--set", "generate.ratio=0.2",
-    "--set", "sampling.max_rounds=2", "--set", "sampling.confidence=0.0", "--quiet",
+    "--set", "sampler.steps=3", "--set", "sampler.ratio=0.2",
+    "--set", "conditions.max_rounds=2", "--set", "conditions.confidence=0.0", "--quiet",
 ]

@@ -1,6 +1,6 @@
 import pytest
 
-from sasgda.config import Config, build_config, dump_yaml, load_yaml, parse_override
+from sasgda.config import Config, build_config, dump_yaml, load_yaml, parse_override, upgrade
 
 
 def test_defaults_round_trip_through_yaml(tmp_path):
@@ -55,12 +55,12 @@ def test_numbers_in_exponent_notation(tmp_path):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("generate.eta=3", "generate.eta=3.0: expected a value in [0, 1]"),
-    ("sampling.k=0", "sampling.k=0: expected >= 1"),
-    ("sampling.chi2_quantile=1", "sampling.chi2_quantile=1.0: expected a value in (0, 1)"),
+    ("sampler.eta=3", "sampler.eta=3.0: expected a value in [0, 1]"),
+    ("conditions.k=0", "conditions.k=0: expected >= 1"),
+    ("conditions.chi2_quantile=1", "conditions.chi2_quantile=1.0: expected a value in (0, 1)"),
     ("downstream.train.lr=0", "downstream.train.lr=0.0: expected > 0"),
     ("classifier.train.epochs=0", "classifier.train.epochs=0: expected >= 1"),
-    ("generate.ratio=.nan", "generate.ratio=nan: expected > 0"),
+    ("sampler.ratio=.nan", "sampler.ratio=nan: expected > 0"),
     ("downstream.synthetic_ratio=.inf", "downstream.synthetic_ratio=inf: expected > 0"),
     ("generator.channel_mults=[1,0]", "generator.channel_mults=[1, 0]: expected a non-empty list"),
     ("data.test_repetitions=[]", "data.test_repetitions=[]: expected a non-empty list"),
@@ -75,9 +75,9 @@ def test_a_setting_outside_its_range_fails_when_the_config_is_built(setting, mes
 
 
 def test_every_default_and_the_open_ends_are_valid():
-    cfg = build_config(overrides=["generate.eta=1", "sampling.confidence=0", "sampling.iters=0",
+    cfg = build_config(overrides=["sampler.eta=1", "conditions.confidence=0", "conditions.iters=0",
                                   "data.notch_hz=0", "generator.lambda_fourier=0", "seed=0"])
-    assert (cfg.generate.eta, cfg.sampling.confidence, cfg.sampling.iters, cfg.data.notch_hz,
+    assert (cfg.sampler.eta, cfg.conditions.confidence, cfg.conditions.iters, cfg.data.notch_hz,
             cfg.generator.lambda_fourier, cfg.seed) == (1.0, 0.0, 0, 0.0, 0.0, 0)
     assert build_config() == Config()  # the defaults pass their own checks
 
@@ -93,3 +93,22 @@ def test_a_section_given_twice_is_an_error_on_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"not valid YAML \(expected ',' or '\]'") as err:
         build_config([path])
     assert "\n" not in str(err.value)
+
+
+def test_former_section_names_still_load(tmp_path, caplog):
+    # Config files and run folders written before the rename keep working, read under the
+    # present names; the log says so.
+    old = tmp_path / "old.yaml"
+    old.write_text("generate:\n  steps: 7\nsampling:\n  k: 3\n")
+    cfg = build_config([old], overrides=["generate.ratio=0.5"])
+    assert (cfg.sampler.steps, cfg.sampler.ratio, cfg.conditions.k) == (7, 0.5, 3)
+    assert "'generate' is now called 'sampler'" in caplog.text
+    assert "generate" not in dump_yaml(cfg) and "sampling" not in dump_yaml(cfg)
+    assert upgrade({"generate.steps": 7, "seed": 0}) == {"sampler.steps": 7, "seed": 0}
+
+
+def test_a_section_under_both_names_is_an_error(tmp_path):
+    both = tmp_path / "both.yaml"
+    both.write_text("generate:\n  steps: 7\nsampler:\n  steps: 8\n")
+    with pytest.raises(ValueError, match="both 'generate' and 'sampler'"):
+        build_config([both])

@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from sasgda.config import SamplingConfig
+from sasgda.config import ConditionsConfig
 from sasgda.semantic import (
     ClassGaussians,
     SparseAwareSampler,
@@ -38,7 +38,7 @@ def _sampler(dim=8, per_class=150, **changes):
     are about the rarity selection and the refinement that only those go through."""
     changes.setdefault("candidates", "gaussian")
     features, labels, gaussians, head = _features(dim, per_class)
-    cfg = dataclasses.replace(SamplingConfig(), **changes)
+    cfg = dataclasses.replace(ConditionsConfig(), **changes)
     return SparseAwareSampler(gaussians, features, labels, head, cfg)
 
 
@@ -162,9 +162,9 @@ def test_small_class_and_errors():
     assert len(out["cond"]) <= 5
     with pytest.raises(ValueError, match="unknown label 9"):
         sampler.sample(9, 5, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="sampling.epsilon"):
+    with pytest.raises(ValueError, match="conditions.epsilon"):
         SparseAwareSampler(
-            gaussians, features, labels, head, dataclasses.replace(SamplingConfig(), epsilon=-1)
+            gaussians, features, labels, head, dataclasses.replace(ConditionsConfig(), epsilon=-1)
         )
     with pytest.raises(ValueError, match="features must have shape"):
         SparseAwareSampler(gaussians, features[:, :3], labels, head)
@@ -181,7 +181,7 @@ def test_neighbour_candidates_lie_between_real_neighbours_and_favour_sparse_regi
     features = np.concatenate([dense, sparse, rng.normal(-5, 1.0, (60, 8))]).astype(np.float32)
     labels = np.repeat([0, 0, 1], [100, 20, 60])
     gaussians = ClassGaussians().fit(features, labels)
-    cfg = dataclasses.replace(SamplingConfig(), candidates="neighbours", iters=0, confidence=0.0)
+    cfg = dataclasses.replace(ConditionsConfig(), candidates="neighbours", iters=0, confidence=0.0)
     sampler = SparseAwareSampler(gaussians, features, labels, lambda f: f[:, :2], cfg)
     cond = sampler.neighbour_candidates(0, 3000, np.random.default_rng(1))
     assert cond.shape == (3000, 8) and cond.dtype == np.float32
@@ -193,5 +193,5 @@ def test_neighbour_candidates_lie_between_real_neighbours_and_favour_sparse_regi
     assert in_sparse.mean() > 0.5
     out = sampler.sample(0, 50, np.random.default_rng(2))
     assert len(out["cond"]) == 50
-    with pytest.raises(ValueError, match="sampling.candidates='grid'"):
+    with pytest.raises(ValueError, match="conditions.candidates='grid'"):
         _sampler(candidates="grid")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sasgda.config import Config, GenerateConfig, GeneratorConfig
+from sasgda.config import Config, GeneratorConfig, SamplerConfig
 from sasgda.diffusion.parameterization import check_parameterization, predict_x0
 from sasgda.diffusion.schedulers import make_sampler
 from sasgda.models.unet1d import ConditionalUNet1D
@@ -63,15 +63,15 @@ def sample(
     cond: np.ndarray,
     *,
     n_times: int,
-    solver: str = GenerateConfig.solver,
-    steps: int = GenerateConfig.steps,
-    timestep_spacing: str = GenerateConfig.timestep_spacing,
-    eta: float = GenerateConfig.eta,
-    guidance_scale: float = GenerateConfig.guidance_scale,
+    solver: str = SamplerConfig.solver,
+    steps: int = SamplerConfig.steps,
+    timestep_spacing: str = SamplerConfig.timestep_spacing,
+    eta: float = SamplerConfig.eta,
+    guidance_scale: float = SamplerConfig.guidance_scale,
     num_train_timesteps: int = GeneratorConfig.num_train_timesteps,
     beta_schedule: str = GeneratorConfig.beta_schedule,
     parameterization: str = GeneratorConfig.parameterization,
-    batch_size: int = GenerateConfig.batch_size,
+    batch_size: int = SamplerConfig.batch_size,
     generator: torch.Generator | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -204,10 +204,10 @@ def sample_with_config(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> np.ndarray:
-    """:func:`sample` with the sampler of ``cfg.generate``, the noise schedule and
+    """:func:`sample` with the sampler of ``cfg.sampler``, the noise schedule and
     parameterization of ``cfg.generator`` (those the model was trained with) and the precision
     and compilation of ``cfg``."""
-    g, schedule = cfg.generate, cfg.generator
+    g, schedule = cfg.sampler, cfg.generator
     return sample(model, cond, n_times=n_times, solver=g.solver, steps=g.steps,
                   timestep_spacing=g.timestep_spacing, eta=g.eta,
                   guidance_scale=g.guidance_scale,

@@ -56,7 +56,7 @@ from scipy.stats import chi2
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.neighbors import NearestNeighbors
 
-from sasgda.config import SamplingConfig, check_config
+from sasgda.config import ConditionsConfig, check_config
 from sasgda.semantic.gaussians import ClassGaussians
 
 Head = Callable[[torch.Tensor], torch.Tensor]
@@ -240,8 +240,8 @@ class SparseAwareSampler:
     labels : array-like, shape (N,)
     head : callable
         The classifier head, float32 tensor (B, D) -> logits (B, K), in eval mode.
-    cfg : SamplingConfig, optional
-        Default ``SamplingConfig()``. Uses ``oversample``, ``k``, ``iters``, ``epsilon``,
+    cfg : ConditionsConfig, optional
+        Default ``ConditionsConfig()``. Uses ``oversample``, ``k``, ``iters``, ``epsilon``,
         ``lambda_s``, ``lambda_d``, ``lambda_f``, ``bandwidth``, ``chi2_quantile``,
         ``confidence`` and ``gmss_scale`` (for the candidates of step 1, which are GMSS draws).
     device : str or torch.device
@@ -259,13 +259,13 @@ class SparseAwareSampler:
         features,
         labels,
         head: Head,
-        cfg: SamplingConfig | None = None,
+        cfg: ConditionsConfig | None = None,
         device: str | torch.device = "cpu",
     ):
-        cfg = SamplingConfig() if cfg is None else cfg
-        check_config(cfg, "sampling")
+        cfg = ConditionsConfig() if cfg is None else cfg
+        check_config(cfg, "conditions")
         if cfg.candidates not in SASS_CANDIDATES:
-            raise ValueError(f"sampling.candidates={cfg.candidates!r}: expected one of "
+            raise ValueError(f"conditions.candidates={cfg.candidates!r}: expected one of "
                              f"{', '.join(SASS_CANDIDATES)}")
         features = np.asarray(features, dtype=np.float64)
         labels = np.asarray(labels)
@@ -305,7 +305,7 @@ class SparseAwareSampler:
         if k > len(real) - 1:
             warnings.warn(
                 f"class {label} has {len(real)} real features: using k = {len(real) - 1} "
-                f"instead of sampling.k = {k}",
+                f"instead of conditions.k = {k}",
                 stacklevel=3,
             )
             k = len(real) - 1

@@ -7,7 +7,7 @@ classifier and the real training features) and makes a synthetic set for a per-c
 - ``label``: the class labels (the label-conditioned baseline generator);
 - ``gmss``: draws from the per-class Gaussians of the features (GMSS);
 - ``sass``: sparse-aware conditions (:class:`~sasgda.semantic.sass.SparseAwareSampler`), whose
-  condition filter keeps p(k | c) >= ``sampling.confidence``; the windows generated from them
+  condition filter keeps p(k | c) >= ``conditions.confidence``; the windows generated from them
   must also reach that confidence with the classifier, and the rest are redrawn
   (:func:`~sasgda.semantic.quota.fill_quota`) until the quota is met.
 
@@ -111,7 +111,7 @@ class Synthesizer:
         """
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
-        s = self.cfg.sampling
+        s = self.cfg.conditions
         rng = np.random.default_rng(seed)
         torch_gen = torch.Generator().manual_seed(seed)
         sampler = None
@@ -162,7 +162,7 @@ class Synthesizer:
             which = "any class" if len(empty) == self.n_classes else f"classes {empty}"
             raise ValueError(f"{strategy}: no generated window of {which} reached confidence "
                              f"{s.confidence:g} in {s.max_rounds} rounds; train the generator "
-                             "longer or lower sampling.confidence")
+                             "longer or lower conditions.confidence")
         arrays = {key: np.concatenate([p[key] for p in parts]) for key in
                   ("x", "y", "cond", "rarity", "confidence")}
         arrays["x"] = arrays["x"].astype(np.float32)
