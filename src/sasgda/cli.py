@@ -175,7 +175,7 @@ def _setup(args: argparse.Namespace, flags: dict | None = None,
            defaults: dict | None = None):
     """Resolve and check the config, seed once, pick the device (this process's own under a
     multi-process launch)."""
-    from sasgda.pipeline import check_names
+    from sasgda.api import check_names
     from sasgda.utils import resolve_device, seed_everything
     from sasgda.utils.device import join_processes, world_size
 

@@ -246,7 +246,7 @@ AT_LEAST_1 = Range(1)
 PROBABILITY = Range(0, 1, high_open=True)  # a rate that must leave something: [0, 1)
 
 # Valid values of every numeric setting, by config class. Names (datasets, backbones, solvers)
-# are checked by :func:`sasgda.pipeline.check_names`, next to the registries that know them.
+# are checked by :func:`sasgda.api.check_names`, next to the registries that know them.
 VALID: dict[type, dict[str, Callable[[Any], bool]]] = {
     Config: {"seed": AT_LEAST_0},
     DataConfig: {

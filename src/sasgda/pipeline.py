@@ -58,60 +58,6 @@ DEFAULT_METHODS = ("none", "sass")
 RESUMABLE = ("generator.steps", "generator.checkpoint_every")
 
 
-def check_names(cfg: Config) -> None:
-    """Raise a one-line ValueError for a name in ``cfg`` that no registry knows (dataset,
-    protocol, backbones, augmentation, solver, ...) or a generator the settings cannot build.
-
-    The config's numbers are checked when it is built (:func:`sasgda.config.check_config`);
-    this checks the rest up front, so that ``sasgda run`` with a misspelt downstream backbone
-    fails at once, not after the classifier and the generator have trained.
-    """
-    from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
-    from sasgda.data import get_dataset
-    from sasgda.data.prepare import PROTOCOLS
-    from sasgda.diffusion import CONDITIONS, PARAMETERIZATIONS, SOLVERS, build_generator
-    from sasgda.diffusion.schedulers import TIMESTEP_SPACINGS, make_noise_scheduler
-    from sasgda.models import BACKBONES
-    from sasgda.models.unet1d import PAD_MODES
-    from sasgda.semantic.sass import SASS_CANDIDATES
-    from sasgda.training.trainer import SCHEDULES
-    from sasgda.utils.device import PRECISIONS
-
-    info = get_dataset(cfg.data.dataset)
-    names = [
-        ("precision", cfg.precision, PRECISIONS),
-        ("data.protocol", cfg.data.protocol, PROTOCOLS),
-        ("classifier.backbone", cfg.classifier.backbone, BACKBONES),
-        ("generator.condition", cfg.generator.condition, CONDITIONS),
-        ("generator.parameterization", cfg.generator.parameterization, PARAMETERIZATIONS),
-        ("sampler.solver", cfg.sampler.solver, SOLVERS),
-        ("downstream.backbone", cfg.downstream.backbone, BACKBONES),
-        ("downstream.augment", cfg.downstream.augment,
-         ("none", *CLASSIC_AUGMENTATIONS, *SYNTHETIC_STRATEGIES)),
-        ("evaluate.evaluator_backbone", cfg.evaluate.evaluator_backbone, BACKBONES),
-        ("generator.pad_mode", cfg.generator.pad_mode, PAD_MODES),
-        ("sampler.timestep_spacing", cfg.sampler.timestep_spacing, TIMESTEP_SPACINGS),
-        ("conditions.candidates", cfg.conditions.candidates, SASS_CANDIDATES),
-        *[(f"{where}.train.schedule", section.train.schedule, SCHEDULES) for where, section in
-          (("classifier", cfg.classifier), ("downstream", cfg.downstream),
-           ("evaluate", cfg.evaluate))],
-    ]
-    for key, value, valid in names:
-        if value not in valid:
-            raise ValueError(f"{key}={value!r}: expected one of {', '.join(valid)}")
-    if cfg.data.protocol not in info.protocols:
-        raise ValueError(f"data.protocol={cfg.data.protocol!r}: dataset {info.name} has "
-                         f"{', '.join(info.protocols)}")
-    if cfg.sampler.eta != 0 and cfg.sampler.solver != "ddim":
-        raise ValueError(f"sampler.eta={cfg.sampler.eta:g}: only the ddim solver has eta; use "
-                         f"eta=0 with {cfg.sampler.solver!r}")
-    make_noise_scheduler(cfg.generator)  # an unknown beta_schedule
-    try:  # widths that the attention heads do not divide, say
-        build_generator(cfg.generator, n_chans=1, cond_dim=cfg.classifier.feat_dim, n_classes=2)
-    except ValueError as err:
-        raise ValueError(f"generator.{err}") from None
-
-
 def start_run(cfg: Config, run: RunDir, device: str) -> None:
     """Create the run directory and record the environment. The config is saved by
     :func:`prepare` and :func:`ensure_prepared` once the data are ready: a command that fails
