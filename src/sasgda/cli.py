@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, type=Path, help="where the run's files go")
     p.add_argument("--protocol", default=None, help="intra-subject | cross-session | ...")
     p.add_argument("--methods", nargs="+", default=None,
-                   help="augmentations to train the downstream model with (default none sass)")
+                   help="augmentations to train the downstream model with (default none gmss)")
     _common(p)
 
     p = sub.add_parser("benchmark", help="subjects x methods x backbones x seeds grid")
@@ -104,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subjects", required=True, help="e.g. 1-8 or 1,3,5")
     p.add_argument("--out", required=True, type=Path, help="benchmark directory")
     p.add_argument("--protocol", default=None, help="intra-subject | cross-session | ...")
-    p.add_argument("--methods", nargs="+", default=["none", "sass"],
-                   help="none, classic augmentations, real, label, gmss, sass")
+    p.add_argument("--methods", nargs="+", default=["none", "gmss"],
+                   help="none, classic augmentations, real, label, gmss, sass (default none gmss)")
     p.add_argument("--backbones", nargs="+", default=["cnn"],
                    help="cnn crossformer tdct stcnet")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default 0)")
