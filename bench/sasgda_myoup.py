@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
 from sasgda.benchmark import Cell, cell_path, changed_setting, parse_subjects, run_benchmark
 from sasgda.config import build_config, dump_yaml
+from sasgda.evaluation.stats import paired_wilcoxon
 from sasgda.stages import timings as stage_timings
 from sasgda.utils.io import atomic_write_text, load_json, load_json_if, save_json
 from sasgda.utils.rundir import RunDir
@@ -35,6 +37,7 @@ CELLS = ROOT / "bench" / "results" / "sasgda-cells"  # committed copies of the f
 # {"s4-seed0": {"subjects": ["4"], "seeds": [0], "runs": 1, "timings_s": {stage: seconds}}, ...}
 TIMINGS = ROOT / "bench" / "results" / "sasgda-timings.json"
 METHODS = ["none", "real", "label", "gmss", "sass"]
+CLASSIC = list(CLASSIC_AUGMENTATIONS)
 OVERRIDES = ["data.dataset=myoup", "device=cpu"]  # otherwise the defaults
 
 
@@ -94,6 +97,53 @@ def prototype_table(cells: list[dict]) -> str:
         lines.append("| mean | " + " | ".join(row)
                      + f" | **{np.mean([100 * ours['sass'][s] for s in shared]):.1f}** |")
     return "\n".join(lines)
+
+
+def classic_section(out: Path, subjects: list[str], seeds: list[int]) -> list[str]:
+    """The classic augmentations (bench/benchmark.py's cells in the same folder) against
+    `none`, GMSS and SASS: each classic's mean over the subjects that have it for a seed, the
+    best classic over every seed, and the paired differences the issue asks for."""
+    cells = [load_json(p) for p in (cell_path(out, Cell(s, m, "cnn", seed))
+                                    for s in subjects for seed in seeds
+                                    for m in ("none", *CLASSIC, "gmss", "sass")) if p.is_file()]
+    if not any(c["method"] in CLASSIC for c in cells):
+        return []
+
+    def runs(method: str) -> dict:
+        return {(c["subject"], c["seed"]): c["accuracy"] for c in cells if c["method"] == method}
+
+    complete = {m: [seed for seed in seeds if all((s, seed) in runs(m) for s in subjects)]
+                for m in CLASSIC}
+    lines = ["| classic augmentation | seeds | accuracy % | vs none (points) |",
+             "|---|---|---|---|"]
+    for m in sorted((m for m in CLASSIC if complete[m]), key=lambda m: -len(complete[m])):
+        acc = np.mean([runs(m)[s, seed] for s in subjects for seed in complete[m]])
+        base = np.mean([runs("none")[s, seed] for s in subjects for seed in complete[m]])
+        lines.append(f"| {m} | {complete[m]} | {100 * acc:.1f} | {100 * (acc - base):+.1f} |")
+    every = [m for m in CLASSIC if complete[m] == seeds]
+    if not every:
+        return ["## Classic augmentations", "", *lines, ""]
+
+    def mean_over_seeds(method: str) -> dict:
+        return {s: np.mean([runs(method)[s, seed] for seed in seeds]) for s in subjects}
+
+    best = max(every, key=lambda m: np.mean(list(mean_over_seeds(m).values())))
+    pairs = [("sass", best), ("gmss", best), ("sass", "gmss"), (best, "none")]
+    rows = ["| comparison | mean difference (points) | subjects ahead | Wilcoxon p |",
+            "|---|---|---|---|"]
+    for a, b in pairs:
+        x, y = mean_over_seeds(a), mean_over_seeds(b)
+        diff = [100 * (x[s] - y[s]) for s in subjects]
+        p = paired_wilcoxon(list(x.values()), list(y.values()))
+        rows.append(f"| {a} - {b} | {np.mean(diff):+.2f} | {sum(d > 0 for d in diff)} of "
+                    f"{len(subjects)} | {p:.3f} |")
+    return ["## Classic augmentations", "",
+            "`python bench/benchmark.py --dataset myoup --methods <classic> --backbones cnn "
+            "--seeds 0` (then `--seeds 1` for the best three): the same runs and config. Means "
+            "over the subjects above, for the seeds each classic has; the best classic is chosen "
+            "among those with every seed.", "", *lines, "",
+            f"Best classic over seeds {seeds}: `{best}`. Paired over subjects (seeds averaged "
+            "within a subject), two-sided:", "", *rows, ""]
 
 
 def finished(cells: list[dict], subjects: list[str], seeds: list[int],
@@ -217,6 +267,7 @@ def main() -> int:
         "## Summary", "", summary_table(cells, methods=args.methods), "",
         "## Accuracy per subject (%)", "", subject_table(cells, "cnn", methods=args.methods), "",
         *partial_section(partial, args.seeds, args.methods),
+        *classic_section(args.out, subjects, seeds),
         "## Against the issue's reference prototype (subjects 1-7, accuracy %)", "",
         "The prototype's numbers are the issue's (2 seeds); ours are those of the seeds above.",
         "", prototype_table(cells), "",
