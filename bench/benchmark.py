@@ -68,13 +68,17 @@ def main() -> int:
                       out=spec["out"], jobs=args.jobs)
     if shared_cells:
         sync_cells(spec["out"], config_yaml, into_out=False)
-    report = report_benchmark(spec["out"])
+    # The plots of the first subject and seed only: each run's come to about 1.6 MB.
+    first = parse_subjects(args.subjects or spec["subjects"])[:1]
+    report = report_benchmark(spec["out"], plot_subjects=first)
     dest = ROOT / "bench" / "results" / f"benchmark-{args.dataset}"
+    shutil.rmtree(dest / "plots", ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("report.md", "results.csv"):
         shutil.copy2(spec["out"] / name, dest / name)
     if (spec["out"] / "plots").is_dir():
-        shutil.copytree(spec["out"] / "plots", dest / "plots", dirs_exist_ok=True)
+        for folder in sorted((spec["out"] / "plots").glob(f"s{first[0]}-seed*"))[:1]:
+            shutil.copytree(folder, dest / "plots" / folder.name)
     print(report.read_text())
     return 0
 
