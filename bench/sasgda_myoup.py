@@ -116,10 +116,13 @@ def classic_section(out: Path, subjects: list[str], seeds: list[int]) -> list[st
                 for m in CLASSIC}
     lines = ["| classic augmentation | seeds | accuracy % | vs none (points) |",
              "|---|---|---|---|"]
-    for m in sorted((m for m in CLASSIC if complete[m]), key=lambda m: -len(complete[m])):
+    rows = []
+    for m in (m for m in CLASSIC if complete[m]):
         acc = np.mean([runs(m)[s, seed] for s in subjects for seed in complete[m]])
         base = np.mean([runs("none")[s, seed] for s in subjects for seed in complete[m]])
-        lines.append(f"| {m} | {complete[m]} | {100 * acc:.1f} | {100 * (acc - base):+.1f} |")
+        rows.append((-len(complete[m]), -acc, f"| {m} | {complete[m]} | {100 * acc:.1f} | "
+                     f"{100 * (acc - base):+.1f} |"))
+    lines += [line for *_, line in sorted(rows)]
     every = [m for m in CLASSIC if complete[m] == seeds]
     if not every:
         return ["## Classic augmentations", "", *lines, ""]
