@@ -326,7 +326,7 @@ NOT_COMPARED = {"device", "precision", "compile", "downstream.backbone", "downst
 def changed_setting(old: dict, new: dict, where: str = "") -> str | None:
     """The first setting (``section.key=old value``) that differs between two configs."""
     if not where:
-        old, new = upgrade(old), upgrade(new)
+        old, new = upgrade(old, say=False), upgrade(new, say=False)
     for key in sorted(set(old) | set(new)):
         name = f"{where}.{key}" if where else key
         a, b = old.get(key), new.get(key)

@@ -364,11 +364,13 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 # Former names of sections: config files, run folders and benchmark folders written with them
 # still load, read under the present names.
 RENAMED = {"generate": "sampler", "sampling": "conditions"}
+_SAID: set[str] = set()
 
 
-def upgrade(values: dict[str, Any]) -> dict[str, Any]:
+def upgrade(values: dict[str, Any], say: bool = True) -> dict[str, Any]:
     """``values`` with the former section names of :data:`RENAMED` replaced by the present
-    ones: top-level keys of a nested config, or the heads of flat ``section.key`` settings."""
+    ones: top-level keys of a nested config, or the heads of flat ``section.key`` settings.
+    ``say``: log each former name once per process (a config a user wrote)."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         head, dot, rest = key.partition(".")
@@ -377,7 +379,10 @@ def upgrade(values: dict[str, Any]) -> dict[str, Any]:
             if new in values:
                 raise ValueError(f"config: both {key!r} and {new!r}; {head!r} is the former "
                                  f"name of {RENAMED[head]!r}, give only that")
-            log.warning("config: section %r is now called %r; read as such", head, RENAMED[head])
+            if say and head not in _SAID:
+                _SAID.add(head)
+                log.warning("config: section %r is now called %r; read as such", head,
+                            RENAMED[head])
             key = new
         out[key] = value
     return out

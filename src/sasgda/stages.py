@@ -160,7 +160,7 @@ def record(run: RunDir, name: str) -> dict[str, Any] | None:
         stage, param = split_name(name)
         raise ValueError(f"{err}; delete it and run `sasgda {stage.command(param)}` "
                          "again") from None
-    return {**rec, "settings": upgrade(rec["settings"])}
+    return {**rec, "settings": upgrade(rec["settings"], say=False)}
 
 
 def _fingerprint_of(run: RunDir, name: str) -> str:
