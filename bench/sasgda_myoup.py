@@ -27,7 +27,7 @@ from sasgda.evaluation.stats import paired_wilcoxon
 from sasgda.stages import timings as stage_timings
 from sasgda.utils.io import atomic_write_text, load_json, load_json_if, save_json
 from sasgda.utils.rundir import RunDir
-from sasgda.viz.tables import per_subject, subject_table, summary_table
+from sasgda.viz.tables import per_run, per_subject, subject_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MYOUP = ROOT.parent / "shared" / "data" / "myoup-ninapro"
@@ -109,17 +109,15 @@ def classic_section(out: Path, subjects: list[str], seeds: list[int]) -> list[st
     if not any(c["method"] in CLASSIC for c in cells):
         return []
 
-    def runs(method: str) -> dict:
-        return {(c["subject"], c["seed"]): c["accuracy"] for c in cells if c["method"] == method}
-
-    complete = {m: [seed for seed in seeds if all((s, seed) in runs(m) for s in subjects)]
+    runs = {m: per_run(cells, m, "cnn", "accuracy") for m in ("none", *CLASSIC, "gmss", "sass")}
+    complete = {m: [seed for seed in seeds if all((s, seed) in runs[m] for s in subjects)]
                 for m in CLASSIC}
     lines = ["| classic augmentation | seeds | accuracy % | vs none (points) |",
              "|---|---|---|---|"]
     rows = []
     for m in (m for m in CLASSIC if complete[m]):
-        acc = np.mean([runs(m)[s, seed] for s in subjects for seed in complete[m]])
-        base = np.mean([runs("none")[s, seed] for s in subjects for seed in complete[m]])
+        acc = np.mean([runs[m][s, seed] for s in subjects for seed in complete[m]])
+        base = np.mean([runs["none"][s, seed] for s in subjects for seed in complete[m]])
         rows.append((-len(complete[m]), -acc, f"| {m} | {complete[m]} | {100 * acc:.1f} | "
                      f"{100 * (acc - base):+.1f} |"))
     lines += [line for *_, line in sorted(rows)]
@@ -128,7 +126,7 @@ def classic_section(out: Path, subjects: list[str], seeds: list[int]) -> list[st
         return ["## Classic augmentations", "", *lines, ""]
 
     def mean_over_seeds(method: str) -> dict:
-        return {s: np.mean([runs(method)[s, seed] for seed in seeds]) for s in subjects}
+        return {s: np.mean([runs[method][s, seed] for seed in seeds]) for s in subjects}
 
     best = max(every, key=lambda m: np.mean(list(mean_over_seeds(m).values())))
     pairs = [("sass", best), ("gmss", best), ("sass", "gmss"), (best, "none")]

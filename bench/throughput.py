@@ -105,7 +105,7 @@ from sasgda.diffusion import build_generator, sample_with_config
 cfg = Config(); g = cfg.sampler
 variants = {"default": cfg, "dpm 15": replace(cfg, sampler=replace(g, steps=15)),
             "bf16": replace(cfg, precision="bf16")}
-out = {}
+out = {"levers": {}}
 for chans, n_times, n in ((8, 40, 2048), (12, 400, 256)):
     torch.manual_seed(0)
     model = build_generator(cfg.generator, n_chans=chans, cond_dim=cfg.classifier.feat_dim,
@@ -121,8 +121,7 @@ for chans, n_times, n in ((8, 40, 2048), (12, 400, 256)):
             best[name] = max(best[name], n / (time.perf_counter() - start))
     key = f"{chans}x{n_times}"
     out[key] = round(best["default"], 1)
-    out["levers"] = {**out.get("levers", {}),
-                     key: {name: round(v, 1) for name, v in best.items()}}
+    out["levers"][key] = {name: round(v, 1) for name, v in best.items()}
 out["sampler"] = f"{g.solver} {g.steps} steps, batch {g.batch_size}"
 print(json.dumps(out))
 """
