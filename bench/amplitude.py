@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from sasgda.augment.mixing import mix, n_extra, select_synthetic
-from sasgda.benchmark import parse_subjects
 from sasgda.config import Config, build_config, replace
+from sasgda.data import parse_subjects
 from sasgda.evaluation import train_and_test
 from sasgda.utils.io import atomic_write_text, load_json, load_npz, save_json
 

@@ -23,8 +23,9 @@ from pathlib import Path
 from sasgda_myoup import OUT, OVERRIDES, sync_cells  # bench/ is on sys.path for bench scripts
 
 from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
-from sasgda.benchmark import GENERATIVE, parse_subjects, run_benchmark
+from sasgda.benchmark import GENERATIVE, run_benchmark
 from sasgda.config import build_config, dump_yaml
+from sasgda.data import parse_subjects
 from sasgda.models import BACKBONES
 from sasgda.report import report_benchmark
 

@@ -81,7 +81,7 @@ def subject_result(subject: str, out: Path) -> dict:
     pipeline.start_run(cfg, run, "cpu")
     pipeline.ensure_prepared(cfg, run, str(MYOUP), subject)
     for strategy in ("real", "label"):
-        pipeline.ensure_synthetic(cfg, run, device, strategy, progress=False)
+        pipeline.ensure(cfg, run, device, f"generate-{strategy}", progress=False)
     classifier = pipeline.load_classifier(run, device)
     timings = stage_timings(run)
     w = pipeline.load_windows(run)

@@ -43,7 +43,7 @@ def subject_result(subject: str, out: Path) -> dict:
     run = RunDir(out / "generator-size" / f"s{subject}")
     pipeline.start_run(cfg, run, "cpu")
     pipeline.ensure_prepared(cfg, run, str(MYOUP), subject)
-    pipeline.ensure_synthetic(cfg, run, device, "real", progress=False)
+    pipeline.ensure(cfg, run, device, "generate-real", progress=False)
     x_train, _ = pipeline.split_arrays(pipeline.load_windows(run), "train")
     syn = load_npz(run.synthetic("real"))
     log_lines = (run.generator_dir("semantic") / "metrics.jsonl").read_text().splitlines()

@@ -212,7 +212,7 @@ def run_sass(variants: list[str], subjects: list[str], seeds: list[int]) -> None
                 print(f"{variant}: subject {subject} seed {seed}", flush=True)
                 seeded = replace(cfg, seed=seed)
                 device = torch.device("cpu")
-                pipeline.ensure_synthetic(seeded, run, device, "sass", progress=False)
+                pipeline.ensure(seeded, run, device, "generate-sass", progress=False)
                 metrics = pipeline.train_downstream(
                     replace(seeded, downstream=replace(seeded.downstream, augment="sass")),
                     run, device, progress=False)

@@ -21,8 +21,9 @@ import numpy as np
 import yaml
 
 from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
-from sasgda.benchmark import Cell, cell_path, changed_setting, parse_subjects, run_benchmark
-from sasgda.config import build_config, dump_yaml
+from sasgda.benchmark import NOT_COMPARED, Cell, cell_path, run_benchmark
+from sasgda.config import build_config, changed_setting, dump_yaml
+from sasgda.data import parse_subjects
 from sasgda.evaluation.stats import paired_wilcoxon
 from sasgda.stages import timings as stage_timings
 from sasgda.utils.io import atomic_write_text, load_json, load_json_if, save_json
@@ -65,7 +66,7 @@ def sync_cells(out: Path, config_yaml: str, into_out: bool) -> bool:
     saved = CELLS / "config.yaml"
     # Compared setting by setting: a setting added since, at its null default, is no change.
     if saved.is_file() and (changed := changed_setting(yaml.safe_load(saved.read_text()),
-                                                       yaml.safe_load(config_yaml))):
+                                                       yaml.safe_load(config_yaml), NOT_COMPARED)):
         print(f"{CELLS}: cells of another config ({changed}); not used (move them away to "
               "start afresh)")
         return False

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sasgda_myoup import OUT  # bench/ is on sys.path for bench scripts
 
-from sasgda.benchmark import parse_subjects, subject_key
+from sasgda.data import parse_subjects, subject_key
 from sasgda.report import mean_quality, quality_table, sweep_section
 from sasgda.sweeps import run_sweeps
 from sasgda.utils.io import atomic_write_text

@@ -13,26 +13,24 @@ stages whose artifacts are fresh, so an interrupted benchmark resumes where it s
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from sasgda.config import Config, replace, to_dict, upgrade
-from sasgda.data import subject_key
+from sasgda.config import Config, changed_setting, replace, to_dict
 from sasgda.utils.io import load_json, save_json
+from sasgda.utils.tasks import ENGINES, Task, run_tasks
 
 log = logging.getLogger("sasgda")
 
 GENERATIVE = ("real", "label", "gmss", "sass")
-ENGINES = ("process", "ray")
+# Settings that do not change a cell's numbers: where and how it runs, what each cell sets
+# itself, and the generation-quality settings (their metrics are remade per run when they change).
+NOT_COMPARED = ("device", "precision", "compile", "downstream.backbone", "downstream.augment",
+                "evaluate")
 
 
 @dataclass(frozen=True)
@@ -45,25 +43,6 @@ class Cell:
     @property
     def name(self) -> str:
         return f"s{self.subject}_{self.method}_{self.backbone}_seed{self.seed}"
-
-
-def parse_subjects(text: str) -> list[str]:
-    """``"1-8"``, ``"1,3,5"`` or ``"12345,21547"`` -> list of subject ids."""
-    subjects: list[str] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part and all(p.strip().isdigit() for p in part.split("-", 1)):
-            lo, hi = (int(p) for p in part.split("-", 1))
-            if lo > hi:
-                raise ValueError(f"--subjects {text!r}: range {part} is empty")
-            subjects += [str(s) for s in range(lo, hi + 1)]
-        else:
-            subjects.append(part)
-    if not subjects:
-        raise ValueError(f"--subjects {text!r}: no subject")
-    return subjects
 
 
 def run_dir(out: Path, subject: str, seed: int) -> Path:
@@ -104,7 +83,7 @@ def _shared_stages(cfg_dict: dict, out: str, data_path: str | None, subject: str
     pipeline.ensure_prepared(cfg, run, data_path, subject)
     strategies = [m for m in methods if m in GENERATIVE]
     for strategy in strategies:
-        pipeline.ensure_synthetic(cfg, run, device, strategy, progress=False)
+        pipeline.ensure(cfg, run, device, f"generate-{strategy}", progress=False)
     if quality and (todo := [s for s in strategies if not is_fresh(run, f"evaluate-{s}", cfg)]):
         pipeline.evaluate(cfg, run, device, progress=False, strategies=tuple(todo))
     return subject
@@ -122,103 +101,6 @@ def _run_cell(cfg_dict: dict, out: str, cell: Cell) -> dict[str, Any]:
               "seed": cell.seed, **metrics}
     save_json(cell_path(Path(out), cell), result)
     return result
-
-
-@contextmanager
-def ray_session(address: str | None, jobs: int) -> Iterator[Any]:
-    """The ``ray`` module with Ray running: the cluster at ``address``, or a local Ray of
-    ``jobs`` CPUs started here and stopped on leaving (one already running is used as it is)."""
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("--engine ray: Ray is not installed; pip install -e \".[scale]\"") \
-            from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
-    try:
-        yield ray
-    finally:
-        if started:
-            ray.shutdown()
-
-
-# --- running tasks: a pool of processes here, or Ray ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Task:
-    """``fn(*args)``, to run once the task at index ``after`` of the same list is done."""
-
-    fn: Callable[..., Any]
-    args: tuple
-    after: int | None = None
-
-
-def _pool_worker() -> None:
-    """Initializer of a pool process: one torch thread (tasks run side by side instead of
-    fighting for cores), and an end when the parent is gone (killed with SIGKILL, say), so that no
-    orphan goes on writing results beside a rerun."""
-    import torch
-
-    torch.set_num_threads(1)
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _after(_: Any, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` as a Ray task whose first argument is the result it waits for (None for a
-    task that waits for nothing)."""
-    return fn(*args)
-
-
-def run_tasks(tasks: Sequence[Task], done: Callable[[int, Any], None], *, jobs: int,
-              engine: str = "process", address: str | None = None, gpus: int = 0) -> None:
-    """Run ``tasks``, each after the one it names, and call ``done(index, result)`` as each
-    finishes (a task's error is raised here).
-
-    ``engine="process"``: in this process when ``jobs <= 1``, in list order; else ``jobs``
-    processes, each taking the first task in the list whose predecessor is done, so that a
-    subject's cells go before the next subject's shared stages. ``engine="ray"``: every task a
-    Ray task of one CPU (and ``gpus`` GPUs), on a local Ray of ``jobs`` CPUs or the cluster at
-    ``address``.
-    """
-    if engine == "ray":
-        with ray_session(address, jobs) as ray:
-            after = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_after)
-            refs: list[Any] = []
-            for task in tasks:
-                previous = None if task.after is None else refs[task.after]
-                refs.append(after.remote(previous, task.fn, *task.args))
-            index = {ref: i for i, ref in enumerate(refs)}
-            pending = list(refs)
-            while pending:
-                [ready], pending = ray.wait(pending, num_returns=1)
-                done(index[ready], ray.get(ready))
-        return
-    if jobs <= 1:
-        for i, task in enumerate(tasks):
-            done(i, task.fn(*task.args))
-        return
-    finished, waiting, running = set(), list(range(len(tasks))), {}
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_pool_worker) as pool:
-        while waiting or running:
-            ready = [i for i in waiting if tasks[i].after is None or tasks[i].after in finished]
-            for i in ready[: jobs - len(running)]:
-                waiting.remove(i)
-                running[pool.submit(tasks[i].fn, *tasks[i].args)] = i
-            completed, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in completed:
-                i = running.pop(future)
-                finished.add(i)
-                done(i, future.result())
 
 
 def _schedule(cfg_dict: dict, out: str, data_path: str | None, methods: tuple[str, ...],
@@ -299,7 +181,7 @@ def run_benchmark(
         if previous["data_path"] != data_path:
             raise ValueError(f"{out}: holds a benchmark of other data "
                              f"({previous['data_path'] or 'built-in'}); use a new --out")
-        changed = changed_setting(previous["config"], settings["config"])
+        changed = changed_setting(previous["config"], settings["config"], NOT_COMPARED)
         if changed:
             raise ValueError(f"{out}: holds a benchmark made with {changed}; use a new --out, "
                              "or the same settings to add subjects, seeds or methods")
@@ -317,28 +199,6 @@ def run_benchmark(
     return [load_json(cell_path(out, c)) for c in cells]
 
 
-# Settings that do not change a cell's numbers: where and how it runs, what each cell sets
-# itself, and the generation-quality settings (their metrics are remade per run when they change).
-NOT_COMPARED = {"device", "precision", "compile", "downstream.backbone", "downstream.augment",
-                "evaluate"}
-
-
-def changed_setting(old: dict, new: dict, where: str = "") -> str | None:
-    """The first setting (``section.key=old value``) that differs between two configs."""
-    if not where:
-        old, new = upgrade(old, say=False), upgrade(new, say=False)
-    for key in sorted(set(old) | set(new)):
-        name = f"{where}.{key}" if where else key
-        a, b = old.get(key), new.get(key)
-        if name in NOT_COMPARED or a == b:
-            continue
-        if not (isinstance(a, dict) and isinstance(b, dict)):
-            return f"{name}={a!r} (now {b!r})"
-        if found := changed_setting(a, b, name):
-            return found
-    return None
-
-
 def check_methods(methods: Sequence[str]) -> None:
     from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
 
@@ -348,4 +208,4 @@ def check_methods(methods: Sequence[str]) -> None:
             raise ValueError(f"unknown method {method!r} (valid: {', '.join(valid)})")
 
 
-__all__ = ["Cell", "parse_subjects", "run_benchmark", "subject_key"]
+__all__ = ["Cell", "run_benchmark"]

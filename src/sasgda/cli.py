@@ -312,7 +312,8 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
-    from sasgda.benchmark import parse_subjects, run_benchmark
+    from sasgda.benchmark import run_benchmark
+    from sasgda.data import parse_subjects
 
     data = {"dataset": args.dataset}
     if args.protocol:
@@ -327,7 +328,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from sasgda.benchmark import parse_subjects
+    from sasgda.data import parse_subjects
     from sasgda.sweeps import run_sweeps
 
     results = run_sweeps(args.out, parse_subjects(args.subjects), seeds=args.seeds,

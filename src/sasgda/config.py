@@ -14,7 +14,7 @@ import logging
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -386,6 +386,24 @@ def upgrade(values: dict[str, Any], say: bool = True) -> dict[str, Any]:
             key = new
         out[key] = value
     return out
+
+
+def changed_setting(old: dict, new: dict, ignore: Sequence[str] = (),
+                    where: str = "") -> str | None:
+    """The first setting (``section.key=old value``) that differs between two nested configs,
+    read under the present section names; a setting or section in ``ignore`` is not compared."""
+    if not where:
+        old, new = upgrade(old, say=False), upgrade(new, say=False)
+    for key in sorted(set(old) | set(new)):
+        name = f"{where}.{key}" if where else key
+        a, b = old.get(key), new.get(key)
+        if name in ignore or a == b:
+            continue
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            return f"{name}={a!r} (now {b!r})"
+        if found := changed_setting(a, b, ignore, name):
+            return found
+    return None
 
 
 def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:

@@ -303,59 +303,32 @@ def train_downstream(
 
 # --- `sasgda evaluate`: generation quality ------------------------------------------------------
 
-EVALUATOR_SEED_OFFSET = 10_007  # the evaluator is a different network from the classifier
-
-
 def train_evaluator(cfg: Config, run: RunDir, device: torch.device, progress: bool = True):
-    """The fixed evaluator network (trained on real training windows, saved in ``evaluator/``).
-
-    It is separate from the conditioning classifier (other seed, own weights) so that metrics do
-    not reward windows for pleasing the very network that chose their conditions.
-    """
-    from sasgda.models import MODEL_CLASSES, build_classifier
-    from sasgda.training import fit
+    """The evaluator network of the generation-quality metrics, saved in ``evaluator/``
+    (:func:`~sasgda.evaluation.synthetic.fit_evaluator`)."""
+    from sasgda.evaluation.synthetic import fit_evaluator
+    from sasgda.models import MODEL_CLASSES
     from sasgda.utils.modelio import load_model, save_model
 
     out = run.root / "evaluator"
     if is_fresh(run, "evaluator", cfg):
         return load_model(out, MODEL_CLASSES, device=device).eval()
     w = load_windows(run, cfg)
-    seed = cfg.seed + EVALUATOR_SEED_OFFSET
     with made(run, "evaluator", cfg):
-        torch.manual_seed(seed)
-        model = build_classifier(cfg.evaluate.evaluator_backbone, n_chans=w["x"].shape[1],
-                                 n_times=w["x"].shape[2], n_classes=len(w["classes"]))
-        fit(model, *split_arrays(w, "train"), *split_arrays(w, "val"), cfg.evaluate.train,
-            device=device, seed=seed, progress=progress, desc="evaluator",
-            precision=cfg.precision)
+        model = fit_evaluator(cfg.evaluate, split_arrays(w, "train"), split_arrays(w, "val"),
+                              len(w["classes"]), seed=cfg.seed, device=device,
+                              progress=progress, precision=cfg.precision)
         save_model(model, out)
     return model
 
 
-def classifier_accuracy_score(
-    cfg: Config, x_train: np.ndarray, y_train: np.ndarray, w: dict[str, np.ndarray],
-    device: torch.device, progress: bool,
-) -> float:
-    """CAS: accuracy on the real test windows of a CNN trained on synthetic windows only (model
-    selection on the real validation windows, as for every other classifier here)."""
-    from sasgda.evaluation import train_and_test
-
-    _, scores = train_and_test("cnn", (x_train, y_train), split_arrays(w, "val"),
-                               split_arrays(w, "test"), len(w["classes"]), cfg.evaluate.train,
-                               seed=cfg.seed, device=device, progress=progress, desc="CAS",
-                               precision=cfg.precision)
-    return scores["accuracy"]
-
-
 def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = True,
              strategies: tuple[str, ...] | None = None) -> dict[str, dict[str, float]]:
-    """`sasgda evaluate`: FID, CAS, AvgKNN, LOF, rarity and PRDC of every synthetic set.
-
-    Features come from the evaluator network; the real reference set is the real training
-    windows. Writes ``metrics.json`` in the run directory.
+    """`sasgda evaluate`: FID, CAS, AvgKNN, LOF, rarity and PRDC of every synthetic set against
+    the real training windows (:func:`~sasgda.evaluation.synthetic.synthetic_quality`). Writes
+    ``metrics.json`` in the run directory.
     """
-    from sasgda.evaluation import quality_metrics
-    from sasgda.training import extract_features
+    from sasgda.evaluation.synthetic import synthetic_quality
 
     w = load_windows(run, cfg)
     found = sorted(p.stem for p in (run.root / "synthetic").glob("*.npz"))
@@ -369,18 +342,17 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
                              f"{', '.join(SYNTHETIC_STRATEGIES)}")
     sets = {strategy: require(run, f"generate-{strategy}", cfg) for strategy in strategies}
     evaluator = train_evaluator(cfg, run, device, progress)
-    real = extract_features(evaluator, split_arrays(w, "train")[0], device=device)
     results = {}
     for strategy in strategies:
         start = time.perf_counter()
         syn = load_npz(sets[strategy])
-        fake = extract_features(evaluator, syn["x"], device=device)
-        metrics = quality_metrics(real, fake, k=cfg.evaluate.k)
-        metrics["cas"] = classifier_accuracy_score(cfg, syn["x"], syn["y"], w, device, progress)
-        metrics["mean_confidence"] = float(np.mean(syn["confidence"]))
-        results[strategy] = metrics
+        metrics = synthetic_quality(
+            cfg.evaluate, evaluator, split_arrays(w, "train")[0], (syn["x"], syn["y"]),
+            split_arrays(w, "val"), split_arrays(w, "test"), len(w["classes"]), seed=cfg.seed,
+            device=device, progress=progress, precision=cfg.precision)
+        results[strategy] = {**metrics, "mean_confidence": float(np.mean(syn["confidence"]))}
         save_json(run.root / "metrics.json", {**load_json_if(run.root / "metrics.json"),
-                                              strategy: metrics})
+                                              strategy: results[strategy]})
         finish(run, f"evaluate-{strategy}", cfg, time.perf_counter() - start)
         log.info("%s: FID %.3f, CAS %.3f, AvgKNN %.3f, rarity %.3f, precision %.3f, "
                  "recall %.3f", strategy, metrics["fid"], metrics["cas"], metrics["avg_knn"],
@@ -431,12 +403,6 @@ def ensure_prepared(cfg: Config, run: RunDir, data_path: str | Path | None, subj
         run.write_config(dump_yaml(cfg))
 
 
-def ensure_synthetic(cfg: Config, run: RunDir, device: torch.device, strategy: str,
-                     progress: bool) -> None:
-    """Classifier, generator and synthetic set for ``strategy``, each only if not current."""
-    ensure(cfg, run, device, f"generate-{strategy}", progress)
-
-
 def run_all(
     cfg: Config, run: RunDir, device: torch.device, data_path: str | Path | None, subject: str,
     progress: bool = True, methods: tuple[str, ...] = DEFAULT_METHODS,
@@ -450,6 +416,8 @@ def run_all(
     names = [f"downstream-{cfg.downstream.backbone}-{method}" for method in methods]
     for name in names:
         ensure(cfg, run, device, name, progress)
+    from sasgda.viz.tables import accuracy_table
+
     table = accuracy_table([load_json(artifact(run, name)) for name in names])
     report = "\n".join([
         f"# sasgda run: {cfg.data.dataset}, subject {subject}, {cfg.data.protocol}", "",
@@ -458,16 +426,3 @@ def run_all(
     ])
     atomic_write_text(run.root / "report.md", report)
     return table
-
-
-def accuracy_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of downstream results, with the gain over ``none`` where it ran."""
-    base = next((r["accuracy"] for r in rows if r["augment"] == "none"), None)
-    lines = ["| backbone | augment | accuracy % | macro-F1 % | vs none |",
-             "|---|---|---|---|---|"]
-    for r in rows:
-        gain = "" if base is None or r["augment"] == "none" else \
-            f"{100 * (r['accuracy'] - base):+.1f}"
-        lines.append(f"| {r['backbone']} | {r['augment']} | {100 * r['accuracy']:.1f} | "
-                     f"{100 * r['macro_f1']:.1f} | {gain} |")
-    return "\n".join(lines)

@@ -20,7 +20,6 @@ folder, so that one backbone's accuracies are never taken for another's.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -29,11 +28,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from sasgda import pipeline
-from sasgda.benchmark import Cell, Task, cell_path, run_dir, run_tasks, subject_key
+from sasgda.benchmark import Cell, cell_path, run_dir
 from sasgda.config import Config, from_dict, replace
+from sasgda.data import subject_key
 from sasgda.utils import resolve_device
 from sasgda.utils.io import load_json, load_json_if, save_json
-from sasgda.utils.rundir import RunDir
+from sasgda.utils.rundir import RunDir, linked_run
+from sasgda.utils.tasks import Task, run_tasks
 
 RATIOS = (0.5, 1.0)
 RATIO_METHODS = ("gmss", "sass")
@@ -45,22 +46,6 @@ INPUTS = ("data", "classifier", "semantic/features.npz")
 
 def sweep_dir(out: Path, subject: str, seed: int, backbone: str) -> Path:
     return out / "sweeps" / backbone / f"s{subject}-seed{seed}"
-
-
-def linked_run(base: RunDir, dest: Path, links: Sequence[str]) -> RunDir:
-    """A run folder whose ``links`` (paths inside a run) point to ``base``'s, with a copy of its
-    bookkeeping so that the linked stages count as done."""
-    for rel in links:
-        target = dest / rel
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to((base.root / rel).resolve())
-    for name in ("run_info.json", "config.yaml"):
-        if not (dest / name).exists():
-            shutil.copy2(base.root / name, dest / name)
-    if not (dest / "records").exists():
-        shutil.copytree(base.root / "records", dest / "records")
-    return RunDir(dest)
 
 
 def _cached(path: Path, compute: Callable[[], dict]) -> dict:
@@ -135,7 +120,7 @@ def sweep_subject(
             run = linked_run(base, here / f"confidence-{c:g}",
                              (*INPUTS, "generator", "evaluator"))
             ccfg = replace(cfg, conditions=replace(cfg.conditions, confidence=c))
-            pipeline.ensure_synthetic(ccfg, run, device, "sass", progress=False)
+            pipeline.ensure(ccfg, run, device, "generate-sass", progress=False)
             metrics = pipeline.evaluate(ccfg, run, device, progress=False,
                                         strategies=("sass",))["sass"]
             return {"threshold": c, "fid": metrics["fid"], "cas": metrics["cas"],
@@ -153,7 +138,7 @@ def run_sweeps(out: str | Path, subjects: Sequence[str], seeds: Sequence[int] = 
                jobs: int = 1, progress: bool = True, engine: str = "process",
                address: str | None = None, **options: Any) -> list[dict[str, Any]]:
     """:func:`sweep_subject` for every subject and seed, as the benchmark runs its tasks
-    (:func:`~sasgda.benchmark.run_tasks`): here, ``jobs`` at a time in processes of one torch
+    (:func:`~sasgda.utils.tasks.run_tasks`): here, ``jobs`` at a time in processes of one torch
     thread each, or as Ray tasks on a local Ray of ``jobs`` CPUs or the cluster at ``address``."""
     tasks = [Task(partial(sweep_subject, **options), (out, str(s), int(seed)))
              for seed in seeds for s in subjects]
@@ -175,4 +160,4 @@ def load_sweeps(out: str | Path) -> dict[str, list[dict[str, Any]]]:
             for folder in sorted((Path(out) / "sweeps").glob("*")) if any(folder.glob("*.json"))}
 
 
-__all__ = ["linked_run", "load_sweeps", "run_sweeps", "sweep_subject"]
+__all__ = ["load_sweeps", "run_sweeps", "sweep_subject"]

@@ -1,7 +1,16 @@
 import pytest
 
 from sasgda import config
-from sasgda.config import Config, build_config, dump_yaml, load_yaml, parse_override, upgrade
+from sasgda.config import (
+    Config,
+    build_config,
+    dump_yaml,
+    load_yaml,
+    parse_override,
+    replace,
+    to_dict,
+    upgrade,
+)
 
 
 def test_defaults_round_trip_through_yaml(tmp_path):
@@ -114,3 +123,16 @@ def test_a_section_under_both_names_is_an_error(tmp_path):
     both.write_text("generate:\n  steps: 7\nsampler:\n  steps: 8\n")
     with pytest.raises(ValueError, match="both 'generate' and 'sampler'"):
         build_config([both])
+
+
+def test_changed_setting_names_the_first_difference_under_the_present_names():
+    old = to_dict(Config())
+    new = to_dict(replace(Config(), seed=3, device="cuda"))
+    assert config.changed_setting(old, old) is None
+    assert config.changed_setting(old, new) == "device='auto' (now 'cuda')"
+    assert config.changed_setting(old, new, ignore=("device",)) == "seed=0 (now 3)"
+    # A whole section can be left out, and a config saved under former names compares equal.
+    steps = to_dict(replace(Config(), sampler=replace(Config().sampler, steps=7)))
+    assert config.changed_setting(old, steps, ignore=("sampler",)) is None
+    former = {("generate" if k == "sampler" else k): v for k, v in old.items()}
+    assert config.changed_setting(former, old) is None

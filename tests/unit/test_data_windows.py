@@ -112,3 +112,15 @@ def test_gesture_missing_from_test_is_dropped_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="gesture 18 has windows only in the train part"):
         arrays = prepare_windows(DataConfig(dataset="db2"), tmp_path, 1)
     assert arrays["classes"].tolist() == [1, 2]
+
+
+def test_subject_lists_expand_ranges_and_keep_named_subjects():
+    from sasgda.data import parse_subjects
+
+    assert parse_subjects("1-3,7") == ["1", "2", "3", "7"]
+    assert parse_subjects("12345, 21547,") == ["12345", "21547"]
+    assert parse_subjects("p-1") == ["p-1"]  # not a range of numbers: a subject's name
+    with pytest.raises(ValueError, match="range 5-2 is empty"):
+        parse_subjects("5-2")
+    with pytest.raises(ValueError, match="no subject"):
+        parse_subjects(" , ")

@@ -3,6 +3,7 @@
 from sasgda.data.prepare import (
     list_subjects,
     load_subject,
+    parse_subjects,
     prepare_windows,
     subject_key,
     summarize_windows,
@@ -18,6 +19,7 @@ __all__ = [
     "get_dataset",
     "list_subjects",
     "load_subject",
+    "parse_subjects",
     "prepare_windows",
     "subject_key",
     "summarize_windows",

@@ -67,6 +67,25 @@ def subject_key(subject: str) -> tuple[int, int, str]:
     return (0, int(subject), "") if subject.isdigit() else (1, 0, subject)
 
 
+def parse_subjects(text: str) -> list[str]:
+    """``"1-8"``, ``"1,3,5"`` or ``"12345,21547"`` -> list of subject ids."""
+    subjects: list[str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part and all(p.strip().isdigit() for p in part.split("-", 1)):
+            lo, hi = (int(p) for p in part.split("-", 1))
+            if lo > hi:
+                raise ValueError(f"--subjects {text!r}: range {part} is empty")
+            subjects += [str(s) for s in range(lo, hi + 1)]
+        else:
+            subjects.append(part)
+    if not subjects:
+        raise ValueError(f"--subjects {text!r}: no subject")
+    return subjects
+
+
 def list_subjects(cfg: DataConfig, data_path: Path | None) -> list[str]:
     """Every subject present (for cross-subject protocols)."""
     info = get_dataset(cfg.dataset)

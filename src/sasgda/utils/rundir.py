@@ -16,6 +16,8 @@ Layout (design.md section 2)::
 from __future__ import annotations
 
 import platform
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +113,19 @@ class RunDir:
             },
             platform=platform.platform(),
         )
+
+
+def linked_run(base: RunDir, dest: Path, links: Sequence[str]) -> RunDir:
+    """A run folder whose ``links`` (paths inside a run) point to ``base``'s, with a copy of its
+    bookkeeping so that the linked stages count as done."""
+    for rel in links:
+        target = dest / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to((base.root / rel).resolve())
+    for name in ("run_info.json", "config.yaml"):
+        if not (dest / name).exists():
+            shutil.copy2(base.root / name, dest / name)
+    if not (dest / "records").exists():
+        shutil.copytree(base.root / "records", dest / "records")
+    return RunDir(dest)

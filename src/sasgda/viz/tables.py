@@ -1,4 +1,4 @@
-"""Markdown tables from benchmark cells: the paper-style summary and the per-subject view.
+"""Markdown tables of results: the paper-style summary, the per-subject view, one run's table.
 
 A *cell* is one result dict with at least ``subject``, ``method``, ``backbone``, ``seed``,
 ``accuracy`` and ``macro_f1`` (what :mod:`sasgda.benchmark` writes). Seeds are averaged within a
@@ -115,4 +115,18 @@ def subject_table(cells: Sequence[dict], backbone: str, methods: Sequence[str] =
                  for v in means]
         label = "mean" if len(complete) == len(subjects) else f"mean of {len(complete)} complete"
         lines.append(f"| {label} | " + " | ".join(shown) + " |")
+    return "\n".join(lines)
+
+
+def accuracy_table(rows: Sequence[dict]) -> str:
+    """Markdown table of one run's downstream results (their ``metrics.json``), with the gain
+    over ``none`` where it ran."""
+    base = next((r["accuracy"] for r in rows if r["augment"] == "none"), None)
+    lines = ["| backbone | augment | accuracy % | macro-F1 % | vs none |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        gain = "" if base is None or r["augment"] == "none" else \
+            f"{100 * (r['accuracy'] - base):+.1f}"
+        lines.append(f"| {r['backbone']} | {r['augment']} | {100 * r['accuracy']:.1f} | "
+                     f"{100 * r['macro_f1']:.1f} | {gain} |")
     return "\n".join(lines)
