@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from sasgda.config import Config, changed_setting, replace, to_dict
 from sasgda.utils.io import load_json, save_json
-from sasgda.utils.tasks import ENGINES, Task, run_tasks
+from sasgda.utils.tasks import Task, check_engine, run_tasks
 
 log = logging.getLogger("sasgda")
 
@@ -163,8 +163,7 @@ def run_benchmark(
     tasks on a local Ray of ``jobs`` CPUs, or on the cluster at ``address``). ``quality``: also
     the generation-quality metrics of every synthetic set (FID, CAS, ... for `report`).
     """
-    if engine not in ENGINES:
-        raise ValueError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    check_engine(engine)
     from sasgda.models import BACKBONES
 
     out = Path(out)

@@ -4,7 +4,7 @@ from sasgda.cli import main
 from sasgda.utils.io import load_json
 
 TINY = ["--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
-        "--set", "downstream.train.epochs=1", "--quiet"]
+        "--set", "downstream.train.epochs=1", "--set", "downstream.augmented_epochs=1", "--quiet"]
 
 
 def test_rerun_computes_only_missing_cells(tmp_path):
@@ -187,5 +187,7 @@ def test_killing_a_parallel_benchmark_ends_its_workers(tmp_path):
     assert len(workers) >= 2, "the benchmark never started its workers"
     parent.send_signal(signal.SIGKILL)
     parent.wait()
-    time.sleep(5)
+    deadline = time.time() + 10  # each worker checks for its parent twice a second
+    while time.time() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)]

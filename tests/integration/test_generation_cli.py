@@ -13,7 +13,7 @@ from sasgda.utils.io import load_json, load_npz
 TINY = [
     "--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
     "--set", "classifier.train.epochs=10", "--set", "downstream.train.epochs=1",
-    "--set", "evaluate.train.epochs=1",
+    "--set", "downstream.augmented_epochs=1", "--set", "evaluate.train.epochs=1",
     "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
     "--set", "generator.n_heads=2", "--set", "generator.steps=4",
     "--set", "generator.checkpoint_every=2", "--set", "generator.batch_size=16",

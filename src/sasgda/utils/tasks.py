@@ -16,6 +16,11 @@ from typing import Any
 ENGINES = ("process", "ray")
 
 
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ValueError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+
+
 @contextmanager
 def ray_session(address: str | None, jobs: int) -> Iterator[Any]:
     """The ``ray`` module with Ray running: the cluster at ``address``, or a local Ray of
@@ -79,6 +84,7 @@ def run_tasks(tasks: Sequence[Task], done: Callable[[int, Any], None], *, jobs: 
     Ray task of one CPU (and ``gpus`` GPUs), on a local Ray of ``jobs`` CPUs or the cluster at
     ``address``.
     """
+    check_engine(engine)
     if engine == "ray":
         with ray_session(address, jobs) as ray:
             after = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_after)
