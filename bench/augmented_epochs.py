@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from sasgda import pipeline
 from sasgda.augment.mixing import mix
@@ -108,6 +109,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as the benchmark's cells ran: one thread per job
     subjects = parse_subjects(args.subjects)
     todo = [(s, m, args.epochs) for s in subjects for m in METHODS]
     todo.insert(0, (subjects[0], "gmss", None))  # the reproduction check
