@@ -41,19 +41,18 @@ def accuracy(backbone: str, subject: str, seed: int, method: str, epochs: int | 
     (None: the config's own)."""
     run = RunDir(RUNS / f"s{subject}-seed{seed}")
     cfg = build_config([run.config])
-    if epochs is not None:
-        cfg = replace(cfg, downstream=replace(cfg.downstream, augmented_epochs=epochs))
+    dcfg = replace(cfg.downstream, backbone=backbone, augment=method,
+                   augmented_epochs=cfg.downstream.augmented_epochs if epochs is None else epochs)
     w = pipeline.load_windows(run, cfg)
     x_train, y_train = pipeline.split_arrays(w, "train")
     extra = pipeline.extra_training_windows(cfg, run, method, x_train, y_train,
                                             np.random.default_rng(cfg.seed))
-    train_cfg = replace(cfg.downstream.train, epochs=cfg.downstream.augmented_epochs)
     _, scores = train_and_test(backbone, mix(x_train, y_train, *extra),
                                pipeline.split_arrays(w, "val"), pipeline.split_arrays(w, "test"),
-                               len(w["classes"]), train_cfg, seed=cfg.seed, device="cpu",
-                               progress=False)
+                               len(w["classes"]), pipeline.downstream_schedule(dcfg),
+                               seed=cfg.seed, device="cpu", progress=False)
     return {"backbone": backbone, "subject": subject, "seed": seed, "method": method,
-            "epochs": cfg.downstream.augmented_epochs, "accuracy": scores["accuracy"]}
+            "epochs": dcfg.augmented_epochs, "accuracy": scores["accuracy"]}
 
 
 def cell_accuracy(backbone: str, subject: str, seed: int, method: str) -> float:
@@ -115,22 +114,21 @@ def main() -> int:
     todo.insert(0, (subjects[0], "gmss", None))  # the reproduction check
     path_of = {t: OUT / f"s{t[0]}_{t[1]}_{args.backbone}_seed{args.seed}_{t[2] or 'config'}.json"
                for t in todo}
-    tasks = [Task(accuracy, (args.backbone, s, args.seed, m, e)) for s, m, e in todo
-             if not path_of[s, m, e].is_file()]
     pending = [t for t in todo if not path_of[t].is_file()]
     table = ROOT / "bench" / "results" / f"augmented-epochs-{args.backbone}.md"
+
+    def write_table() -> None:
+        rows = [load_json(p) for p in path_of.values() if p.is_file()]
+        atomic_write_text(table, report(rows, args.backbone, subjects, args.seed, args.epochs))
 
     def finished(i: int, row: dict) -> None:
         save_json(path_of[pending[i]], row)
         print(row, flush=True)
-        rows = [load_json(p) for p in path_of.values() if p.is_file()]
-        atomic_write_text(table, report(rows, args.backbone, subjects, args.seed, args.epochs))
+        write_table()
 
-    run_tasks(tasks, finished, jobs=args.jobs)
-    if not tasks:
-        finished_rows = [load_json(p) for p in path_of.values()]
-        atomic_write_text(table, report(finished_rows, args.backbone, subjects, args.seed,
-                                        args.epochs))
+    run_tasks([Task(accuracy, (args.backbone, s, args.seed, m, e)) for s, m, e in pending],
+              finished, jobs=args.jobs)
+    write_table()
     return 0
 
 

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from sasgda.config import Config, check_config, dump_yaml, replace
+from sasgda.config import (
+    Config,
+    DownstreamConfig,
+    TrainerConfig,
+    check_config,
+    dump_yaml,
+    replace,
+)
 from sasgda.data import prepare_windows, summarize_windows
 from sasgda.semantic.synthesis import STRATEGIES as SYNTHETIC_STRATEGIES
 from sasgda.semantic.synthesis import condition_of
@@ -261,6 +268,14 @@ def extra_training_windows(
     return classic_augment(augment, x_train, y_train, n, rng)
 
 
+def downstream_schedule(dcfg: DownstreamConfig) -> TrainerConfig:
+    """The trainer settings of one downstream model: ``augmented_epochs`` (when set) over an
+    augmented training set, ``train.epochs`` over the real windows alone."""
+    if dcfg.augment != "none" and dcfg.augmented_epochs:
+        return replace(dcfg.train, epochs=dcfg.augmented_epochs)
+    return dcfg.train
+
+
 def train_downstream(
     cfg: Config, run: RunDir, device: torch.device, progress: bool = True
 ) -> dict[str, Any]:
@@ -282,9 +297,7 @@ def train_downstream(
         extra = extra_training_windows(cfg, run, dcfg.augment, x_train, y_train,
                                        np.random.default_rng(cfg.seed))
         x_train, y_train = mix(x_train, y_train, *extra)
-    train_cfg = dcfg.train
-    if dcfg.augment != "none" and dcfg.augmented_epochs:
-        train_cfg = replace(train_cfg, epochs=dcfg.augmented_epochs)
+    train_cfg = downstream_schedule(dcfg)
     with made(run, f"downstream-{dcfg.backbone}-{dcfg.augment}", cfg):
         model, scores = train_and_test(
             dcfg.backbone, (x_train, y_train), split_arrays(w, "val"), split_arrays(w, "test"),
@@ -329,6 +342,7 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
     ``metrics.json`` in the run directory.
     """
     from sasgda.evaluation.synthetic import synthetic_quality
+    from sasgda.training import extract_features
 
     w = load_windows(run, cfg)
     found = sorted(p.stem for p in (run.root / "synthetic").glob("*.npz"))
@@ -342,12 +356,13 @@ def evaluate(cfg: Config, run: RunDir, device: torch.device, progress: bool = Tr
                              f"{', '.join(SYNTHETIC_STRATEGIES)}")
     sets = {strategy: require(run, f"generate-{strategy}", cfg) for strategy in strategies}
     evaluator = train_evaluator(cfg, run, device, progress)
+    real = extract_features(evaluator, split_arrays(w, "train")[0], device=device)
     results = {}
     for strategy in strategies:
         start = time.perf_counter()
         syn = load_npz(sets[strategy])
         metrics = synthetic_quality(
-            cfg.evaluate, evaluator, split_arrays(w, "train")[0], (syn["x"], syn["y"]),
+            cfg.evaluate, evaluator, real, (syn["x"], syn["y"]),
             split_arrays(w, "val"), split_arrays(w, "test"), len(w["classes"]), seed=cfg.seed,
             device=device, progress=progress, precision=cfg.precision)
         results[strategy] = {**metrics, "mean_confidence": float(np.mean(syn["confidence"]))}
@@ -412,12 +427,12 @@ def run_all(
     Stages whose artifacts are current (same config, same inputs) are skipped, so an interrupted
     run continues where it stopped when started again with the same command.
     """
+    from sasgda.viz.tables import accuracy_table  # not at the top: sasgda.viz loads matplotlib
+
     ensure_prepared(cfg, run, data_path, subject)
     names = [f"downstream-{cfg.downstream.backbone}-{method}" for method in methods]
     for name in names:
         ensure(cfg, run, device, name, progress)
-    from sasgda.viz.tables import accuracy_table
-
     table = accuracy_table([load_json(artifact(run, name)) for name in names])
     report = "\n".join([
         f"# sasgda run: {cfg.data.dataset}, subject {subject}, {cfg.data.protocol}", "",

@@ -37,18 +37,18 @@ def fit_evaluator(cfg: EvaluateConfig, train: Split, val: Split, n_classes: int,
     return model.eval()
 
 
-def synthetic_quality(cfg: EvaluateConfig, evaluator: torch.nn.Module, real: np.ndarray,
-                      synthetic: Split, val: Split, test: Split, n_classes: int, *, seed: int,
-                      device: str | torch.device, progress: bool = True,
-                      precision: str = "auto") -> dict[str, float]:
-    """FID, AvgKNN, LOF, rarity and PRDC of the ``synthetic`` windows against the ``real``
-    ones in the evaluator's features, and CAS: the test accuracy of a CNN trained on the
-    synthetic windows only (model selection on the real ``val`` windows, as for every other
-    classifier here)."""
+def synthetic_quality(cfg: EvaluateConfig, evaluator: torch.nn.Module,
+                      real_features: np.ndarray, synthetic: Split, val: Split, test: Split,
+                      n_classes: int, *, seed: int, device: str | torch.device,
+                      progress: bool = True, precision: str = "auto") -> dict[str, float]:
+    """FID, AvgKNN, LOF, rarity and PRDC of the ``synthetic`` windows against the real ones,
+    both in the evaluator's features (``real_features``: the real training windows', computed
+    once for every set), and CAS: the test accuracy of a CNN trained on the synthetic windows
+    only (model selection on the real ``val`` windows, as for every other classifier here)."""
     from sasgda.training import extract_features
 
-    metrics = quality_metrics(extract_features(evaluator, real, device=device),
-                              extract_features(evaluator, synthetic[0], device=device), k=cfg.k)
+    fake = extract_features(evaluator, synthetic[0], device=device)
+    metrics = quality_metrics(real_features, fake, k=cfg.k)
     _, scores = train_and_test("cnn", synthetic, val, test, n_classes, cfg.train, seed=seed,
                                device=device, progress=progress, desc="CAS", precision=precision)
     return {**metrics, "cas": scores["accuracy"]}
