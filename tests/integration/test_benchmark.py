@@ -2,6 +2,7 @@
 
 from sasgda.cli import main
 from sasgda.utils.io import load_json
+from tests.integration.conftest import GENERATIVE_GRID
 
 TINY = ["--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
         "--set", "downstream.train.epochs=1", "--set", "downstream.augmented_epochs=1", "--quiet"]
@@ -74,14 +75,10 @@ def test_unknown_method_is_a_one_line_error(tmp_path, capsys):
     assert "unknown method 'nonsense'" in capsys.readouterr().err
 
 
-def test_report_plots_every_subject_and_the_quality_the_benchmark_computed(tmp_path):
-    from tests.integration.test_generation_cli import TINY as GEN_TINY
-
-    out = tmp_path / "bench"
-    grid = ["benchmark", "--dataset", "simulated", "--subjects", "1-2", "--out", str(out),
-            "--methods", "none", "gmss", "--backbones", "cnn", "--seeds", "0",
-            *GEN_TINY, "--set", "downstream.synthetic_ratio=0.2"]
-    assert main(grid) == 0
+def test_report_plots_every_subject_and_the_quality_the_benchmark_computed(
+        generative_benchmark):
+    out = generative_benchmark
+    grid = ["benchmark", "--out", str(out), *GENERATIVE_GRID]
     assert not (out / "runs" / "s1-seed0" / "metrics.json").exists()  # only when asked
     assert main([*grid, "--quality"]) == 0  # every cell done: only the metrics are computed
     assert main(["report", "--out", str(out), "--quiet"]) == 0

@@ -11,6 +11,7 @@ import pytest
 
 from sasgda.cli import main
 from sasgda.utils.io import load_json
+from tests.integration.conftest import tiny_grid
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e \".[scale]\")")
 
@@ -26,30 +27,26 @@ def local_ray_starts():
         pytest.skip(f"a local Ray cannot start here: {str(err).splitlines()[0]}")
     ray.shutdown()
 
-TINY = ["--set", "data.sim_gestures=3", "--set", "data.sim_rep_seconds=1.5",
-        "--set", "downstream.train.epochs=1", "--set", "downstream.augmented_epochs=1",
-        "--set", "classifier.train.epochs=2", "--set", "generator.steps=4",
-        "--set", "generator.base_channels=8", "--set", "generator.channel_mults=[1,2]",
-        "--set", "generator.n_heads=2", "--set", "generator.batch_size=16",
-        "--set", "sampler.steps=3", "--set", "sampler.ratio=0.2",
-        "--set", "conditions.confidence=0", "--quiet"]
 
-
-def grid(out, engine):
-    return ["benchmark", "--dataset", "simulated", "--subjects", "1-2", "--out", str(out),
-            "--methods", "none", "gmss", "--backbones", "cnn", "--seeds", "0", "--jobs", "2",
-            "--engine", engine, *TINY]
+def grid(out):
+    # One job: subject 1's cells finish while subject 2's shared stages are still to run, so
+    # that a kill at the first cell lands mid-grid (two jobs finish all four cells at once).
+    return ["benchmark", "--out", str(out), *tiny_grid(methods=("none", "gmss")), "--jobs", "1",
+            "--engine", "ray"]
 
 
 def accuracies(out):
     return {p.name: load_json(p)["accuracy"] for p in sorted((out / "cells").glob("*.json"))}
 
 
-def test_a_killed_ray_run_resumes_with_the_cells_of_the_process_pool(tmp_path):
-    assert main(grid(tmp_path / "pool", "process")) == 0
+def test_a_killed_ray_run_resumes_with_the_cells_of_the_process_pool(tmp_path,
+                                                                    generative_benchmark):
+    # The pool's cells: the shared tiny benchmark, made with the process engine.
+    pool = {name: accuracy for name, accuracy in accuracies(generative_benchmark).items()
+            if "_sass_" not in name}
     # A Ray run killed mid-grid: its driver and the local Ray it started, with SIGKILL.
     out = tmp_path / "ray"
-    driver = subprocess.Popen([sys.executable, "-m", "sasgda", *grid(out, "ray")],
+    driver = subprocess.Popen([sys.executable, "-m", "sasgda", *grid(out)],
                               start_new_session=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     cells, deadline = out / "cells", time.monotonic() + 900
@@ -62,7 +59,7 @@ def test_a_killed_ray_run_resumes_with_the_cells_of_the_process_pool(tmp_path):
     before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     assert 0 < len(before) < 4
     # Started again, it computes only the missing cells, and they are the pool's.
-    assert main(grid(out, "ray")) == 0
+    assert main(grid(out)) == 0
     after = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     assert {name: after[name] for name in before} == before
-    assert len(after) == 4 and accuracies(out) == accuracies(tmp_path / "pool")
+    assert len(after) == 4 and accuracies(out) == pool

@@ -141,7 +141,8 @@ def _finish_many(root: str, worker: int) -> None:
 def test_concurrent_commands_lose_no_record(tmp_path):
     root = tmp_path / "run"
     save_json(root / "run_info.json", {})
-    ctx = multiprocessing.get_context("spawn")
+    # Forked: the workers only write records, and need not import torch again.
+    ctx = multiprocessing.get_context("fork")
     workers = [ctx.Process(target=_finish_many, args=(str(root), w)) for w in range(2)]
     for w in workers:
         w.start()

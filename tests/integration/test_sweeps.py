@@ -3,10 +3,8 @@ benchmark's runs left as they were, and the sweep section of `sasgda report`."""
 
 from sasgda.cli import main
 from sasgda.utils.io import load_json
-from tests.integration.test_generation_cli import TINY
+from tests.integration.conftest import tiny_grid
 
-GRID = ["--dataset", "simulated", "--subjects", "1", "--methods", "none", "gmss", "sass",
-        "--backbones", "cnn", "--seeds", "0", *TINY, "--set", "downstream.synthetic_ratio=0.2"]
 SWEEP = ["--subjects", "1", "--ratios", "0.1", "--confidences", "0.03", "0.05", "--quiet"]
 
 
@@ -14,9 +12,8 @@ def _mtimes(folder):
     return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
-def test_sweep_then_report(tmp_path):
-    out = tmp_path / "bench"
-    assert main(["benchmark", "--out", str(out), *GRID]) == 0
+def test_sweep_then_report(generative_benchmark):
+    out = generative_benchmark
     synthetic = _mtimes(out / "runs" / "s1-seed0" / "synthetic")
     cells = _mtimes(out / "cells")
 
@@ -50,9 +47,8 @@ def test_sweep_then_report(tmp_path):
         assert (out / "plots" / name).stat().st_size > 1000
 
 
-def test_sweep_names_what_the_benchmark_run_lacks(tmp_path, capsys):
-    out = tmp_path / "bench"
-    assert main(["benchmark", "--out", str(out), *GRID]) == 0
+def test_sweep_names_what_the_benchmark_run_lacks(generative_benchmark, capsys):
+    out = generative_benchmark
     (out / "runs" / "s1-seed0" / "synthetic" / "gmss.npz").unlink()  # as if pruned
     assert main(["sweep", "--out", str(out), *SWEEP]) == 2
     err = capsys.readouterr().err
@@ -62,6 +58,6 @@ def test_sweep_names_what_the_benchmark_run_lacks(tmp_path, capsys):
 
 def test_sweep_needs_finished_cells(tmp_path, capsys):
     out = tmp_path / "bench"
-    assert main(["benchmark", "--out", str(out), *GRID[:6], *GRID[8:]]) == 0
+    assert main(["benchmark", "--out", str(out), *tiny_grid(methods=("none",))]) == 0
     assert main(["sweep", "--out", str(out), *SWEEP]) == 2
     assert "no finished cnn cell for gmss, sass" in capsys.readouterr().err
