@@ -19,19 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from retrain import benchmark_run, committed_accuracy, downstream_accuracy, run_cells
 
 from sasgda import pipeline
-from sasgda.augment.mixing import mix
 from sasgda.config import build_config, replace
 from sasgda.data import parse_subjects
-from sasgda.evaluation import paired_wilcoxon, train_and_test
-from sasgda.utils.io import atomic_write_text, load_json, save_json
-from sasgda.utils.rundir import RunDir
-from sasgda.utils.tasks import Task, run_tasks
+from sasgda.evaluation import paired_wilcoxon
+from sasgda.utils.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = ROOT / "runs" / "bench-sasgda" / "runs"
-CELLS = ROOT / "bench" / "results" / "sasgda-cells"
 OUT = ROOT / "bench" / "results" / "augmented-epochs"
 METHODS = ("time_warp", "gmss", "sass")
 
@@ -39,29 +35,22 @@ METHODS = ("time_warp", "gmss", "sass")
 def accuracy(backbone: str, subject: str, seed: int, method: str, epochs: int | None) -> dict:
     """Test accuracy of the benchmark's cell trained for ``epochs`` over the augmented set
     (None: the config's own)."""
-    run = RunDir(RUNS / f"s{subject}-seed{seed}")
+    run = benchmark_run(subject, seed)
     cfg = build_config([run.config])
     dcfg = replace(cfg.downstream, backbone=backbone, augment=method,
                    augmented_epochs=cfg.downstream.augmented_epochs if epochs is None else epochs)
     w = pipeline.load_windows(run, cfg)
-    x_train, y_train = pipeline.split_arrays(w, "train")
-    extra = pipeline.extra_training_windows(cfg, run, method, x_train, y_train,
+    extra = pipeline.extra_training_windows(cfg, run, method,
+                                            *pipeline.split_arrays(w, "train"),
                                             np.random.default_rng(cfg.seed))
-    _, scores = train_and_test(backbone, mix(x_train, y_train, *extra),
-                               pipeline.split_arrays(w, "val"), pipeline.split_arrays(w, "test"),
-                               len(w["classes"]), pipeline.downstream_schedule(dcfg),
-                               seed=cfg.seed, device="cpu", progress=False)
     return {"backbone": backbone, "subject": subject, "seed": seed, "method": method,
-            "epochs": dcfg.augmented_epochs, "accuracy": scores["accuracy"]}
-
-
-def cell_accuracy(backbone: str, subject: str, seed: int, method: str) -> float:
-    return load_json(CELLS / f"s{subject}_{method}_{backbone}_seed{seed}.json")["accuracy"]
+            "epochs": dcfg.augmented_epochs,
+            "accuracy": downstream_accuracy(w, extra, dcfg, cfg.seed)}
 
 
 def report(rows: list[dict], backbone: str, subjects: list[str], seed: int, epochs: int) -> str:
     def cell(s: str, m: str) -> float:
-        return cell_accuracy(backbone, s, seed, m)
+        return committed_accuracy(s, m, backbone, seed)
 
     done = {(r["subject"], r["method"]): r["accuracy"] for r in rows if r["epochs"] == epochs}
     complete = [s for s in subjects if all((s, m) in done for m in METHODS)]
@@ -112,23 +101,11 @@ def main() -> int:
     subjects = parse_subjects(args.subjects)
     todo = [(s, m, args.epochs) for s in subjects for m in METHODS]
     todo.insert(0, (subjects[0], "gmss", None))  # the reproduction check
-    path_of = {t: OUT / f"s{t[0]}_{t[1]}_{args.backbone}_seed{args.seed}_{t[2] or 'config'}.json"
-               for t in todo}
-    pending = [t for t in todo if not path_of[t].is_file()]
-    table = ROOT / "bench" / "results" / f"augmented-epochs-{args.backbone}.md"
-
-    def write_table() -> None:
-        rows = [load_json(p) for p in path_of.values() if p.is_file()]
-        atomic_write_text(table, report(rows, args.backbone, subjects, args.seed, args.epochs))
-
-    def finished(i: int, row: dict) -> None:
-        save_json(path_of[pending[i]], row)
-        print(row, flush=True)
-        write_table()
-
-    run_tasks([Task(accuracy, (args.backbone, s, args.seed, m, e)) for s, m, e in pending],
-              finished, jobs=args.jobs)
-    write_table()
+    tasks = {OUT / f"s{s}_{m}_{args.backbone}_seed{args.seed}_{e or 'config'}.json":
+             Task(accuracy, (args.backbone, s, args.seed, m, e)) for s, m, e in todo}
+    run_cells(tasks, ROOT / "bench" / "results" / f"augmented-epochs-{args.backbone}.md",
+              lambda rows: report(rows, args.backbone, subjects, args.seed, args.epochs),
+              args.jobs)
     return 0
 
 

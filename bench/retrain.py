@@ -1,0 +1,63 @@
+"""Retraining the committed MyoUP cells of `bench/sasgda_myoup.py` with one thing changed: the
+pieces that bench/augmented_epochs.py, bench/combined.py and bench/more_synthetic.py share.
+
+The runs under runs/bench-sasgda/runs/ are only read; each retrained cell is one JSON file, so
+that an interrupted script resumes, and its table is rewritten as every cell finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sasgda_myoup import CELLS, OUT  # bench/ is on sys.path for bench scripts
+
+from sasgda import pipeline
+from sasgda.augment.mixing import mix
+from sasgda.benchmark import Cell, run_dir
+from sasgda.config import DownstreamConfig
+from sasgda.evaluation import train_and_test
+from sasgda.utils.io import atomic_write_text, load_json, save_json
+from sasgda.utils.rundir import RunDir
+from sasgda.utils.tasks import Task, run_tasks
+
+
+def benchmark_run(subject: str, seed: int) -> RunDir:
+    """The run folder of one subject and seed of the MyoUP benchmark."""
+    return RunDir(run_dir(OUT, subject, seed))
+
+
+def committed_accuracy(subject: str, method: str, backbone: str, seed: int) -> float:
+    """Test accuracy of a committed cell (bench/results/sasgda-cells/)."""
+    return load_json(CELLS / f"{Cell(subject, method, backbone, seed).name}.json")["accuracy"]
+
+
+def downstream_accuracy(w: dict[str, np.ndarray], extra: tuple[np.ndarray, np.ndarray],
+                        dcfg: DownstreamConfig, seed: int) -> float:
+    """Test accuracy of ``dcfg``'s backbone trained as `sasgda train-downstream` trains it, on the
+    real training windows of ``w`` plus ``extra`` (x, y), without writing to the run."""
+    x_train, y_train = pipeline.split_arrays(w, "train")
+    _, scores = train_and_test(dcfg.backbone, mix(x_train, y_train, *extra),
+                               pipeline.split_arrays(w, "val"), pipeline.split_arrays(w, "test"),
+                               len(w["classes"]), pipeline.downstream_schedule(dcfg), seed=seed,
+                               device="cpu", progress=False)
+    return scores["accuracy"]
+
+
+def run_cells(tasks: dict[Path, Task], table: Path, report: Callable[[list[dict]], str],
+              jobs: int) -> None:
+    """Run each task whose result file is missing, in ``jobs`` processes, and save the dict it
+    returns there; after each, and at the end, write ``table`` from every finished result."""
+    pending = [path for path in tasks if not path.is_file()]
+
+    def write_table() -> None:
+        atomic_write_text(table, report([load_json(p) for p in tasks if p.is_file()]))
+
+    def finished(i: int, row: dict) -> None:
+        save_json(pending[i], row)
+        print(row, flush=True)
+        write_table()
+
+    run_tasks([tasks[path] for path in pending], finished, jobs=jobs)
+    write_table()
