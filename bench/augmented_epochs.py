@@ -19,12 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from retrain import benchmark_run, committed_accuracy, downstream_accuracy, run_cells
+from retrain import (
+    benchmark_run,
+    committed_accuracy,
+    downstream_accuracy,
+    paired_line,
+    run_cells,
+)
 
 from sasgda import pipeline
 from sasgda.config import build_config, replace
 from sasgda.data import parse_subjects
-from sasgda.evaluation import paired_wilcoxon
 from sasgda.utils.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,9 +81,7 @@ def report(rows: list[dict], backbone: str, subjects: list[str], seed: int, epoc
         for m in METHODS:
             new = np.array([done[s, m] for s in complete])
             old = np.array([cell(s, m) for s in complete])
-            lines.append(f"- {m}, {epochs} - 12 epochs: {100 * np.mean(new - old):+.2f} points, "
-                         f"ahead on {int(np.sum(new > old))} of {len(complete)} subjects, "
-                         f"p = {paired_wilcoxon(new, old):.3f}")
+            lines.append(paired_line(f"{m}, {epochs} - 12 epochs", new, old))
     checks = [r for r in rows if r["epochs"] == 12]
     if checks:
         lines += ["", "Reproduction check (12 epochs, this script against the committed cell): "

@@ -22,12 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from retrain import benchmark_run, committed_accuracy, downstream_accuracy, run_cells
+from retrain import (
+    benchmark_run,
+    committed_accuracy,
+    downstream_accuracy,
+    paired_line,
+    run_cells,
+)
 
 from sasgda import pipeline
 from sasgda.config import build_config, replace
 from sasgda.data import parse_subjects
-from sasgda.evaluation import paired_wilcoxon
 from sasgda.utils.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,11 +84,8 @@ def report(rows: list[dict], strategy: str, subjects: list[str], seeds: list[int
     if complete:
         lines += ["| mean | " + " | ".join(f"{100 * v.mean():.1f}" for v in table.values())
                   + " |", ""]
-        for other in columns:
-            diff = table[combined] - table[other]
-            lines.append(f"- {combined} - {other}: {100 * diff.mean():+.2f} points, ahead on "
-                         f"{int(np.sum(diff > 0))} of {len(complete)} subjects, p = "
-                         f"{paired_wilcoxon(table[combined], table[other]):.3f}")
+        lines += [paired_line(f"{combined} - {other}", table[combined], table[other])
+                  for other in columns]
     return "\n".join(lines) + "\n"
 
 

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from retrain import benchmark_run, committed_accuracy, run_cells
+from retrain import benchmark_run, committed_accuracy, paired_line, run_cells
 
 from sasgda import pipeline
 from sasgda.config import build_config, replace
 from sasgda.data import parse_subjects
-from sasgda.evaluation import paired_wilcoxon
 from sasgda.stages import artifact
 from sasgda.utils.io import load_json
 from sasgda.utils.rundir import linked_run
@@ -72,10 +71,7 @@ def report(rows: list[dict], strategy: str, ratio: float, seed: int) -> str:
         lines += [f"| mean | {100 * none.mean():.1f} | {100 * old.mean():.1f} | "
                   f"{100 * new.mean():.1f} |", ""]
     if len(rows) > 1:
-        diff = new - old
-        lines.append(f"- ratio {ratio:g} - ratio 2: {100 * diff.mean():+.2f} points, ahead on "
-                     f"{int(np.sum(diff > 0))} of {len(rows)} subjects, p = "
-                     f"{paired_wilcoxon(new, old):.3f}")
+        lines.append(paired_line(f"ratio {ratio:g} - ratio 2", new, old))
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,7 @@ from sasgda import pipeline
 from sasgda.augment.mixing import mix
 from sasgda.benchmark import Cell, run_dir
 from sasgda.config import DownstreamConfig
-from sasgda.evaluation import train_and_test
+from sasgda.evaluation import paired_wilcoxon, train_and_test
 from sasgda.utils.io import atomic_write_text, load_json, save_json
 from sasgda.utils.rundir import RunDir
 from sasgda.utils.tasks import Task, run_tasks
@@ -43,6 +43,14 @@ def downstream_accuracy(w: dict[str, np.ndarray], extra: tuple[np.ndarray, np.nd
                                len(w["classes"]), pipeline.downstream_schedule(dcfg), seed=seed,
                                device="cpu", progress=False)
     return scores["accuracy"]
+
+
+def paired_line(label: str, new: np.ndarray, old: np.ndarray) -> str:
+    """A table's summary line for ``new`` against ``old`` accuracies, paired by subject: the mean
+    difference in points, on how many subjects ``new`` is ahead, the Wilcoxon p."""
+    diff = new - old
+    return (f"- {label}: {100 * diff.mean():+.2f} points, ahead on {int(np.sum(diff > 0))} of "
+            f"{len(diff)} subjects, p = {paired_wilcoxon(new, old):.3f}")
 
 
 def run_cells(tasks: dict[Path, Task], table: Path, report: Callable[[list[dict]], str],
