@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from sasgda.evaluation.quality import fid
 from sasgda.pipeline import load_classifier, load_windows, split_arrays
 from sasgda.training import extract_features
 from sasgda.utils.io import atomic_write_text, load_npz
+from sasgda.utils.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 # (solver, steps, eta): eta 1 is DDIM with the DDPM posterior's noise.
@@ -34,32 +36,53 @@ SAMPLERS = [("ddim", 50, 0.0), ("ddim", 25, 0.0), ("ddim", 25, 1.0), ("ddim", 10
             ("dpm", 25, 0.0), ("dpm", 15, 0.0), ("dpm", 10, 0.0)]
 
 
-def score(run: Path, n: int) -> list[dict]:
-    from sasgda.utils.rundir import RunDir
+@dataclass
+class Reference:
+    """What generated windows of one run are judged against: ``n`` real training features drawn
+    in the real class proportions (the conditions), their labels, the real training windows and
+    the run's task-aware classifier with its features of them."""
 
-    rd = RunDir(run)
-    cfg = from_dict(Config, load_yaml(rd.config))
-    w = load_windows(rd)
-    x_real, y_real = split_arrays(w, "train")
-    features = load_npz(rd.features)["features"][w["split"] == "train"]
-    pick = np.random.default_rng(0).choice(len(x_real), size=n, replace=len(x_real) < n)
-    cond, y = features[pick], y_real[pick]
-    classifier = load_classifier(rd, torch.device("cpu"))
-    real_feats = extract_features(classifier, x_real, device="cpu")
-    model = load_generator(rd.generator_dir("semantic"), "cpu")
+    cfg: Config
+    cond: np.ndarray
+    y: np.ndarray
+    x_real: np.ndarray
+    classifier: torch.nn.Module
+    real_feats: np.ndarray
+
+    @classmethod
+    def of(cls, run: Path, n: int) -> Reference:
+        rd = RunDir(run)
+        w = load_windows(rd)
+        x_real, y_real = split_arrays(w, "train")
+        features = load_npz(rd.features)["features"][w["split"] == "train"]
+        pick = np.random.default_rng(0).choice(len(x_real), size=n, replace=len(x_real) < n)
+        classifier = load_classifier(rd, torch.device("cpu"))
+        return cls(from_dict(Config, load_yaml(rd.config)), features[pick], y_real[pick],
+                   x_real, classifier, extract_features(classifier, x_real, device="cpu"))
+
+    def quality(self, model: torch.nn.Module, cfg: Config | None = None) -> dict[str, float]:
+        """Recognition rate, FID, RMS ratio and windows/s of ``model``'s windows from the
+        reference conditions and the same initial noise, sampled as ``cfg`` (the run's config
+        when None) says."""
+        start = time.perf_counter()
+        x = sample_with_config(model, self.cond, n_times=self.x_real.shape[2],
+                               cfg=cfg or self.cfg, generator=torch.Generator().manual_seed(0),
+                               progress=False)
+        seconds = time.perf_counter() - start
+        return {"recognition": classifier_accuracy(self.classifier, x, self.y),
+                "fid": fid(self.real_feats, extract_features(self.classifier, x, device="cpu")),
+                "rms_ratio": rms_ratio(x, self.x_real), "windows_per_s": len(x) / seconds}
+
+
+def score(run: Path, n: int) -> list[dict]:
+    ref = Reference.of(run, n)
+    model = load_generator(RunDir(run).generator_dir("semantic"), "cpu")
     rows = []
     for solver, steps, eta in SAMPLERS:
-        start = time.perf_counter()
-        sampler_cfg = replace(cfg, sampler=replace(cfg.sampler, solver=solver, steps=steps,
-                                                    eta=eta))
-        x = sample_with_config(model, cond, n_times=x_real.shape[2], cfg=sampler_cfg,
-                               generator=torch.Generator().manual_seed(0), progress=False)
-        seconds = time.perf_counter() - start
         name = f"{solver} {steps}" + (f" eta {eta:g}" if eta else "")
-        rows.append({"run": run.name, "sampler": name,
-                     "recognition": classifier_accuracy(classifier, x, y),
-                     "fid": fid(real_feats, extract_features(classifier, x, device="cpu")),
-                     "rms_ratio": rms_ratio(x, x_real), "windows_per_s": n / seconds})
+        cfg = replace(ref.cfg, sampler=replace(ref.cfg.sampler, solver=solver, steps=steps,
+                                               eta=eta))
+        rows.append({"run": run.name, "sampler": name, **ref.quality(model, cfg)})
         print(rows[-1], flush=True)
     return rows
 
