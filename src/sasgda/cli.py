@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratio", type=float, default=None,
                    help="synthetic windows per real training window (default 2.0)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default 25)")
-    p.add_argument("--solver", choices=("ddim", "dpm"), default=None,
+    p.add_argument("--solver", choices=("ddim", "dpm", "unipc"), default=None,
                    help="sampler (default dpm: multistep DPM-Solver++)")
     _common(p)
 

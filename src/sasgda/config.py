@@ -123,7 +123,7 @@ class SamplerConfig:
     # Multistep DPM-Solver++ at 25 steps matched DDIM at 50 in recognition and beat it in FID
     # and amplitude on real sEMG, at half the cost (bench/results/sampler.md).
     steps: int = 25  # sampler steps
-    solver: str = "dpm"  # dpm (multistep DPM-Solver++) | ddim
+    solver: str = "dpm"  # dpm (multistep DPM-Solver++) | unipc | ddim
     # Where the sampler's steps fall (diffusers' names): trailing starts at T - 1 and ends one
     # stride above 0; linspace runs from T - 1 down to 0, so its last x0 comes from t = 0.
     timestep_spacing: str = "linspace"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from sasgda.diffusion import sample
+from sasgda.diffusion import SOLVERS, sample
 from sasgda.models.unet1d import ConditionalUNet1D
 
 
@@ -29,7 +29,7 @@ def tiny_model(**overrides):
     return ConditionalUNet1D(**{**kwargs, **overrides})
 
 
-@pytest.mark.parametrize("solver", ["ddim", "dpm"])
+@pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("guidance_scale", [1.0, 2.5])
 def test_oracle_x0_is_recovered(solver, guidance_scale):
     x0 = torch.randn(5, 3, 37, generator=torch.Generator().manual_seed(0))
@@ -64,7 +64,7 @@ def test_shapes(n_times):
     assert np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("solver,eta", [("ddim", 0.0), ("ddim", 1.0), ("dpm", 0.0)])
+@pytest.mark.parametrize("solver,eta", [("ddim", 0.0), ("ddim", 1.0), ("dpm", 0.0), ("unipc", 0.0)])
 def test_same_seed_same_samples(solver, eta):
     model = tiny_model()
     features = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
@@ -126,3 +126,9 @@ def test_bad_arguments_raise():
         sample(model, np.zeros((2, 5), dtype=np.float32), n_times=8, progress=False)
     with pytest.raises(ValueError, match="labels"):
         sample(tiny_model(n_classes=3), np.array([0, 3]), n_times=8, progress=False)
+
+
+def test_non_finite_windows_are_an_error():
+    x0 = torch.full((2, 3, 8), float("nan"))
+    with pytest.raises(ValueError, match=r"sampling \(dpm, 4 steps, eta 0\) gave non-finite"):
+        sample(Oracle(x0), np.array([0, 1]), n_times=8, solver="dpm", steps=4, progress=False)

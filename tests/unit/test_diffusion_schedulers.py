@@ -7,6 +7,7 @@ import torch
 
 from sasgda.config import GeneratorConfig
 from sasgda.diffusion.schedulers import (
+    SOLVERS,
     load_scheduler_config,
     make_noise_scheduler,
     make_sampler,
@@ -27,7 +28,7 @@ def test_noise_scheduler_is_cosine_x0_unclipped():
     assert (abar[1:] < abar[:-1]).all()
 
 
-@pytest.mark.parametrize("solver", ["ddim", "dpm"])
+@pytest.mark.parametrize("solver", SOLVERS)
 def test_sampler_has_the_training_betas(solver):
     sampler = make_sampler(solver, CFG, steps=25)
     torch.testing.assert_close(sampler.alphas_cumprod, make_noise_scheduler(CFG).alphas_cumprod)

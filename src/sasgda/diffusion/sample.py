@@ -1,4 +1,4 @@
-"""Sampling from the SRG generator: DDIM or DPM-Solver++ from pure noise, with optional guidance.
+"""Sampling from the SRG generator: DDIM, DPM-Solver++ or UniPC from noise, with optional guidance.
 
 Part of the method: offline generation of synthetic windows (design.md sections 1 and 4). Given
 a condition per window (a real, GMSS or SASS feature, or a label for the label-only baseline),
@@ -88,8 +88,8 @@ def sample(
         Features (n, cond_dim) float32 for a semantic model, labels (n,) int64 for a label model.
     n_times : int
         Window length to generate.
-    solver : {"ddim", "dpm"}
-        DDIM, or multistep DPM-Solver++ (which has no ``eta``).
+    solver : {"ddim", "dpm", "unipc"}
+        DDIM, multistep DPM-Solver++ or UniPC (neither of which has ``eta``).
     steps : int
         Sampler steps.
     timestep_spacing : {"trailing", "linspace", "leading"}
@@ -154,6 +154,9 @@ def sample(
     draws_per_step = int(solver == "ddim" and eta > 0)
     schedule = GeneratorConfig(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
     sampler = make_sampler(solver, schedule, steps, timestep_spacing)
+    # Only DDIM draws noise in its steps (with eta > 0); UniPC's step takes no generator.
+    step_kwargs = ({"eta": eta, "generator": generator} if solver == "ddim"
+                   else {"generator": generator} if solver == "dpm" else {})
     # On the model's device once, not at every step.
     x0_kwargs = dict(alphas_cumprod=sampler.alphas_cumprod.to(device),
                      parameterization=parameterization)
@@ -183,14 +186,15 @@ def sample(
                     x0_hat = _guided_x0(network, x, t.to(device), c, guidance_scale,
                                         **x0_kwargs)
                 x0_hat = x0_hat.float()
-                if solver == "ddim":
-                    x = sampler.step(x0_hat, t, x, eta=eta, generator=generator).prev_sample
-                else:
-                    x = sampler.step(x0_hat, t, x, generator=generator).prev_sample
+                x = sampler.step(x0_hat, t, x, **step_kwargs).prev_sample
             out[start : start + len(c)] = x.float().cpu().numpy()
     model.train(was_training)
     if n_processes > 1:  # the others' batches are zeros here: the sum puts every batch together
         out = sum_over_processes(torch.from_numpy(out).to(device)).cpu().numpy()
+    if not np.isfinite(out).all():  # never hand on windows that would poison what trains on them
+        raise ValueError(f"sampling ({solver}, {steps} steps, eta {eta:g}) gave non-finite "
+                         "windows: a generator whose training diverged, or a sampler too coarse "
+                         "for it (DDIM with eta > 0 at under 10 steps); try more steps or eta=0")
     return out
 
 

@@ -1,4 +1,4 @@
-"""Noise schedules for SRG: DDPM for training, DDIM or multistep DPM-Solver++ for sampling.
+"""Noise schedules for SRG: DDPM for training; DDIM, DPM-Solver++ or UniPC for sampling.
 
 Part of the method: the diffusion process of the conditional generator (design.md section 4):
 cosine schedule (``squaredcos_cap_v2``), T = 1000, x0-prediction (``prediction_type="sample"``)
@@ -14,12 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    UniPCMultistepScheduler,
+)
 
 from sasgda.config import GeneratorConfig
 from sasgda.utils.io import atomic_write_text, load_json
 
-SOLVERS = ("ddim", "dpm")
+SOLVERS = ("ddim", "dpm", "unipc")
 TIMESTEP_SPACINGS = ("trailing", "linspace", "leading")
 
 # The keys that define the forward process; a sampler built from them has the training betas.
@@ -56,18 +61,20 @@ def make_noise_scheduler(cfg: GeneratorConfig | Mapping[str, Any]) -> DDPMSchedu
 def make_sampler(
     solver: str, cfg: GeneratorConfig | Mapping[str, Any], steps: int,
     timestep_spacing: str = "trailing",
-) -> DDIMScheduler | DPMSolverMultistepScheduler:
+) -> DDIMScheduler | DPMSolverMultistepScheduler | UniPCMultistepScheduler:
     """A sampling scheduler with the training betas, its timesteps set to ``steps`` steps.
 
     ``"trailing"`` and ``"linspace"`` timesteps start at T - 1, where the sampler's pure noise
     really is x_T (``"leading"`` starts lower); trailing ends one stride above 0, linspace at 0.
     DDIM sets the final alpha to one so that its last step returns the model's x0 without
-    residual noise (DPM-Solver++ does the same with ``final_sigmas_type``).
+    residual noise (DPM-Solver++ and UniPC do the same with ``final_sigmas_type``).
 
     Parameters
     ----------
-    solver : {"ddim", "dpm"}
-        DDIM (``eta`` is given to :meth:`DDIMScheduler.step`) or multistep DPM-Solver++ (order 2).
+    solver : {"ddim", "dpm", "unipc"}
+        DDIM (``eta`` is given to :meth:`DDIMScheduler.step`), multistep DPM-Solver++ (order 2)
+        or UniPC (order 2, its corrector reusing each step's network output, so no extra
+        evaluation).
     cfg : GeneratorConfig or mapping
         The generator config or the saved training scheduler config.
     steps : int
@@ -96,6 +103,14 @@ def make_sampler(
             **schedule,
             prediction_type="sample",
             algorithm_type="dpmsolver++",
+            solver_order=2,
+            final_sigmas_type="zero",
+            timestep_spacing=timestep_spacing,
+        )
+    elif solver == "unipc":
+        sampler = UniPCMultistepScheduler(
+            **schedule,
+            prediction_type="sample",
             solver_order=2,
             final_sigmas_type="zero",
             timestep_spacing=timestep_spacing,
