@@ -53,6 +53,31 @@ def paired_line(label: str, new: np.ndarray, old: np.ndarray) -> str:
             f"{len(diff)} subjects, p = {paired_wilcoxon(new, old):.3f}")
 
 
+def against_committed(rows: list[dict], method: str, seed: int, old: str, new: str,
+                      paired: str,
+                      extra: tuple[str, Callable[[dict], str]] | None = None) -> list[str]:
+    """The lines of a table of retrained CNN cells (``rows``, each with ``subject`` and
+    ``accuracy``) beside the committed ``none`` and ``method`` cells: one row per subject, the
+    means and the paired summary labelled ``paired``; columns named ``old`` and ``new``, and
+    ``extra`` (a header and a row's value) after them."""
+    rows = sorted(rows, key=lambda r: int(r["subject"]))
+    acc = np.array([r["accuracy"] for r in rows])
+    committed = np.array([committed_accuracy(r["subject"], method, "cnn", seed) for r in rows])
+    none = np.array([committed_accuracy(r["subject"], "none", "cnn", seed) for r in rows])
+    head, value = extra or ("", None)
+    lines = [f"| subject | none | {old} | {new} |{f' {head} |' if extra else ''}",
+             "|---|---|---|---|" + ("---|" if extra else "")]
+    lines += [f"| {r['subject']} | {100 * n:.1f} | {100 * o:.1f} | {100 * a:.1f} |"
+              + (f" {value(r)} |" if extra else "")
+              for r, n, o, a in zip(rows, none, committed, acc, strict=True)]
+    if rows:
+        lines += [f"| mean | {100 * none.mean():.1f} | {100 * committed.mean():.1f} | "
+                  f"{100 * acc.mean():.1f} |" + (" |" if extra else ""), ""]
+    if len(rows) > 1:
+        lines.append(paired_line(paired, acc, committed))
+    return lines
+
+
 def run_cells(tasks: dict[Path, Task], table: Path, report: Callable[[list[dict]], str],
               jobs: int) -> None:
     """Run each task whose result file is missing, in ``jobs`` processes, and save the dict it
