@@ -1,17 +1,21 @@
-"""Retraining the committed MyoUP cells of `bench/sasgda_myoup.py` with one thing changed: the
-pieces that bench/augmented_epochs.py, bench/combined.py and bench/more_synthetic.py share.
+"""Retraining the committed cells of `bench/sasgda_myoup.py` (MyoUP) and of `bench/benchmark.py
+--dataset myo-readings` with one thing changed: the pieces that bench/augmented_epochs.py,
+bench/combined.py, bench/more_synthetic.py, bench/resample.py and bench/generator_steps.py share.
 
-The runs under runs/bench-sasgda/runs/ are only read; each retrained cell is one JSON file, so
-that an interrupted script resumes, and its table is rewritten as every cell finishes.
+The runs under runs/bench-sasgda/runs/ and runs/bench-myo-readings/runs/ are only read; each
+retrained cell is one JSON file, so that an interrupted script resumes, and its table is
+rewritten as every cell finishes.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sasgda_myoup import CELLS, OUT  # bench/ is on sys.path for bench scripts
+from benchmark import DATASETS  # bench/ is on sys.path for bench scripts
+from sasgda_myoup import CELLS
 
 from sasgda import pipeline
 from sasgda.augment.mixing import mix
@@ -22,15 +26,26 @@ from sasgda.utils.io import atomic_write_text, load_json, save_json
 from sasgda.utils.rundir import RunDir
 from sasgda.utils.tasks import Task, run_tasks
 
-
-def benchmark_run(subject: str, seed: int) -> RunDir:
-    """The run folder of one subject and seed of the MyoUP benchmark."""
-    return RunDir(run_dir(OUT, subject, seed))
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def committed_accuracy(subject: str, method: str, backbone: str, seed: int) -> float:
-    """Test accuracy of a committed cell (bench/results/sasgda-cells/)."""
-    return load_json(CELLS / f"{Cell(subject, method, backbone, seed).name}.json")["accuracy"]
+def benchmark_run(subject: str, seed: int, dataset: str = "myoup") -> RunDir:
+    """The run folder of one subject and seed of the benchmark of ``dataset``."""
+    return RunDir(run_dir(DATASETS[dataset]["out"], subject, seed))
+
+
+def committed_accuracy(subject: str, method: str, backbone: str, seed: int,
+                       dataset: str = "myoup") -> float:
+    """Test accuracy of a committed cell: bench/results/sasgda-cells/ for MyoUP, the
+    benchmark's results.csv for the other datasets."""
+    if dataset == "myoup":
+        return load_json(CELLS / f"{Cell(subject, method, backbone, seed).name}.json")["accuracy"]
+    with open(RESULTS / f"benchmark-{dataset}" / "results.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if (row["subject"], row["method"], row["backbone"], int(row["seed"])) == \
+                    (subject, method, backbone, seed):
+                return float(row["accuracy"])
+    raise KeyError(f"no committed {dataset} cell {Cell(subject, method, backbone, seed).name}")
 
 
 def downstream_accuracy(w: dict[str, np.ndarray], extra: tuple[np.ndarray, np.ndarray],
@@ -54,16 +69,18 @@ def paired_line(label: str, new: np.ndarray, old: np.ndarray) -> str:
 
 
 def against_committed(rows: list[dict], method: str, seed: int, old: str, new: str,
-                      paired: str,
-                      extra: tuple[str, Callable[[dict], str]] | None = None) -> list[str]:
+                      paired: str, extra: tuple[str, Callable[[dict], str]] | None = None,
+                      dataset: str = "myoup") -> list[str]:
     """The lines of a table of retrained CNN cells (``rows``, each with ``subject`` and
     ``accuracy``) beside the committed ``none`` and ``method`` cells: one row per subject, the
     means and the paired summary labelled ``paired``; columns named ``old`` and ``new``, and
     ``extra`` (a header and a row's value) after them."""
     rows = sorted(rows, key=lambda r: int(r["subject"]))
     acc = np.array([r["accuracy"] for r in rows])
-    committed = np.array([committed_accuracy(r["subject"], method, "cnn", seed) for r in rows])
-    none = np.array([committed_accuracy(r["subject"], "none", "cnn", seed) for r in rows])
+    committed = np.array([committed_accuracy(r["subject"], method, "cnn", seed, dataset)
+                          for r in rows])
+    none = np.array([committed_accuracy(r["subject"], "none", "cnn", seed, dataset)
+                     for r in rows])
     head, value = extra or ("", None)
     lines = [f"| subject | none | {old} | {new} |{f' {head} |' if extra else ''}",
              "|---|---|---|---|" + ("---|" if extra else "")]
