@@ -164,7 +164,7 @@ def main() -> int:
         return report([load_json(p) for p in out.glob(f"s*_seed{args.seed}.json")], args.seed,
                       command, args.overrides)
 
-    run_cells(tasks, out.with_suffix(".md"), table, args.jobs)
+    run_cells(tasks, out.parent / f"{name}.md", table, args.jobs)
     return 0
 
 
