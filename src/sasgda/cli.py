@@ -77,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where conditions come from")
     p.add_argument("--ratio", type=float, default=None,
                    help="synthetic windows per real training window (default 2.0)")
-    p.add_argument("--steps", type=int, default=None, help="sampler steps (default 25)")
-    p.add_argument("--solver", choices=("ddim", "dpm", "unipc"), default=None,
-                   help="sampler (default dpm: multistep DPM-Solver++)")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps (default 15)")
+    p.add_argument("--solver", choices=("unipc", "dpm", "ddim"), default=None,
+                   help="sampler (default unipc; dpm: multistep DPM-Solver++)")
     _common(p)
 
     p = sub.add_parser("evaluate", help="generation-quality metrics of every synthetic set")

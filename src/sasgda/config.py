@@ -120,10 +120,11 @@ class SamplerConfig:
     """The sampler that turns conditions into synthetic windows, and how many it makes."""
 
     ratio: float = 2.0  # synthetic windows per real training window
-    # Multistep DPM-Solver++ at 25 steps matched DDIM at 50 in recognition and beat it in FID
-    # and amplitude on real sEMG, at half the cost (bench/results/sampler.md).
-    steps: int = 25  # sampler steps
-    solver: str = "dpm"  # dpm (multistep DPM-Solver++) | unipc | ddim
+    # UniPC at 15 steps gave the downstream models what DPM-Solver++ at 25 gave (MyoUP, 8
+    # subjects; myo-readings, 5 participants), with FID and amplitude at least those of DDIM at
+    # 50, at 0.6 of the network evaluations (bench/results/README.md, "Sampler").
+    steps: int = 15  # sampler steps
+    solver: str = "unipc"  # unipc | dpm (multistep DPM-Solver++) | ddim
     # Where the sampler's steps fall (diffusers' names): trailing starts at T - 1 and ends one
     # stride above 0; linspace runs from T - 1 down to 0, so its last x0 comes from t = 0.
     timestep_spacing: str = "linspace"
