@@ -73,9 +73,9 @@ def subject_curve(subject: str, seed: int, steps: list[int], downstream: list[in
             point = {"train_seconds": time.perf_counter() - start,
                      **ref.quality(load_generator(run.generator_dir("semantic"), "cpu"))}
             if k in downstream:
-                name = "downstream-cnn-gmss"
-                pipeline.ensure(cfg_k, run, device, name, progress=False)
-                point["accuracy"] = load_json(artifact(run, name))["accuracy"]
+                stage = "downstream-cnn-gmss"
+                pipeline.ensure(cfg_k, run, device, stage, progress=False)
+                point["accuracy"] = load_json(artifact(run, stage))["accuracy"]
             save_json(done, point)
         points[k] = load_json(done)
         print(subject, k, points[k], flush=True)

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from benchmark import DATASETS  # bench/ is on sys.path for bench scripts
 from retrain import against_committed, benchmark_run, run_cells
 
 from sasgda import pipeline
@@ -38,8 +39,9 @@ OUT = ROOT / "bench" / "results" / "resample"
 INPUTS = ("data", "classifier", "semantic/features.npz", "generator")
 
 
-# The committed benchmarks: (subjects, seed); their runs and cells are retrain.py's.
-BENCHMARKS = {"myoup": ("1-8", 1), "myo-readings": ("12345,21547,45612,54321,78945", 0)}
+# The seed of each benchmark's committed cells (its subjects, runs and cells are
+# bench/benchmark.py's DATASETS and retrain.py's).
+SEEDS = {"myoup": 1, "myo-readings": 0}
 
 
 def accuracy(overrides: list[str], label: str, strategy: str, subject: str, seed: int,
@@ -81,7 +83,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", dest="overrides", action="append", required=True,
                         metavar="sampler.KEY=VALUE")
-    parser.add_argument("--dataset", default="myoup", choices=list(BENCHMARKS))
+    parser.add_argument("--dataset", default="myoup", choices=list(SEEDS))
     parser.add_argument("--strategy", default="gmss", choices=("gmss", "sass"))
     parser.add_argument("--subjects", help="default: every subject of the benchmark")
     parser.add_argument("--seed", type=int, help="default: the benchmark's (1 for MyoUP, 0 for "
@@ -92,8 +94,8 @@ def main() -> int:
         if not override.startswith("sampler."):
             parser.error(f"--set {override}: only sampler settings change here")
     label = "-".join(o.split("=", 1)[1] for o in args.overrides)
-    subjects, seed = BENCHMARKS[args.dataset]
-    subjects, seed = args.subjects or subjects, seed if args.seed is None else args.seed
+    subjects = args.subjects or DATASETS[args.dataset]["subjects"]
+    seed = SEEDS[args.dataset] if args.seed is None else args.seed
     other = args.dataset != "myoup"  # MyoUP's files came first and keep their names
     prefix, suffix = (f"{args.dataset}_", f"-{args.dataset}") if other else ("", "")
     torch.set_num_threads(1)  # as the benchmark's cells ran: one thread per job

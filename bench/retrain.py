@@ -10,6 +10,7 @@ rewritten as every cell finishes.
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,14 +39,20 @@ def committed_accuracy(subject: str, method: str, backbone: str, seed: int,
                        dataset: str = "myoup") -> float:
     """Test accuracy of a committed cell: bench/results/sasgda-cells/ for MyoUP, the
     benchmark's results.csv for the other datasets."""
+    cell = Cell(subject, method, backbone, seed)
     if dataset == "myoup":
-        return load_json(CELLS / f"{Cell(subject, method, backbone, seed).name}.json")["accuracy"]
+        return load_json(CELLS / f"{cell.name}.json")["accuracy"]
+    if cell not in (committed := _committed_csv(dataset)):
+        raise KeyError(f"no committed {dataset} cell {cell.name}")
+    return committed[cell]
+
+
+@functools.cache
+def _committed_csv(dataset: str) -> dict[Cell, float]:
+    """The accuracies of a benchmark's results.csv, read once per process."""
     with open(RESULTS / f"benchmark-{dataset}" / "results.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            if (row["subject"], row["method"], row["backbone"], int(row["seed"])) == \
-                    (subject, method, backbone, seed):
-                return float(row["accuracy"])
-    raise KeyError(f"no committed {dataset} cell {Cell(subject, method, backbone, seed).name}")
+        return {Cell(r["subject"], r["method"], r["backbone"], int(r["seed"])): float(r["accuracy"])
+                for r in csv.DictReader(handle)}
 
 
 def downstream_accuracy(w: dict[str, np.ndarray], extra: tuple[np.ndarray, np.ndarray],

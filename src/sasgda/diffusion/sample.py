@@ -154,9 +154,8 @@ def sample(
     draws_per_step = int(solver == "ddim" and eta > 0)
     schedule = GeneratorConfig(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
     sampler = make_sampler(solver, schedule, steps, timestep_spacing)
-    # Only DDIM draws noise in its steps (with eta > 0); UniPC's step takes no generator.
-    step_kwargs = ({"eta": eta, "generator": generator} if solver == "ddim"
-                   else {"generator": generator} if solver == "dpm" else {})
+    # Only DDIM draws noise in its steps (with eta > 0); DPM-Solver++ and UniPC are deterministic.
+    step_kwargs = {"eta": eta, "generator": generator} if solver == "ddim" else {}
     # On the model's device once, not at every step.
     x0_kwargs = dict(alphas_cumprod=sampler.alphas_cumprod.to(device),
                      parameterization=parameterization)
