@@ -90,6 +90,10 @@ class GeneratorConfig:
     # How the U-Net pads a window to a multiple of 2 ** (levels - 1) samples: zeros | reflect
     # (40 samples become 48 with the window's own end, not a step to zero).
     pad_mode: str = "reflect"
+    # Samples folded into channels before the U-Net (models/unet1d.py): its work per window
+    # falls about this many times. 1 keeps every sample a step of the network, as at 200 Hz;
+    # long windows (400 samples at 2 kHz) are its use, measured in bench/results/README.md.
+    patch: int = 1
     n_cond_tokens: int = 4  # the feature is projected to this many cross-attention tokens
     n_heads: int = 4
     cond_dropout: float = 0.1  # probability of replacing the condition with the learned null
@@ -263,7 +267,7 @@ VALID: dict[type, dict[str, Callable[[Any], bool]]] = {
     },
     ClassifierConfig: {"feat_dim": AT_LEAST_1, "dropout": PROBABILITY},
     GeneratorConfig: {
-        "base_channels": Range(2), "channel_mults": Each(AT_LEAST_1),
+        "base_channels": Range(2), "channel_mults": Each(AT_LEAST_1), "patch": AT_LEAST_1,
         "n_cond_tokens": AT_LEAST_1, "n_heads": AT_LEAST_1, "cond_dropout": PROBABILITY,
         "num_train_timesteps": Range(2), "lambda_fourier": AT_LEAST_0, "steps": AT_LEAST_1,
         "batch_size": AT_LEAST_1, "lr": POSITIVE, "weight_decay": AT_LEAST_0,

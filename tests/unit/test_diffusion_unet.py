@@ -40,6 +40,24 @@ def test_reflect_padding_pads_with_the_window_itself():
         tiny_model(pad_mode="wrap")
 
 
+@pytest.mark.parametrize("n_times", [400, 37, 5])
+def test_a_patched_model_keeps_the_window_and_its_samples_in_order(n_times):
+    """``patch`` folds consecutive samples into channels and unfolds them after the last level:
+    the output has the window's shape, and the fold is a lossless reordering of the samples."""
+    model = tiny_model(patch=4, pad_mode="reflect")
+    assert model.conv_in.in_channels == 3 * 4 and model.conv_out.out_channels == 3 * 4
+    out = model(torch.randn(2, 3, n_times), torch.tensor([0, 999]), torch.randn(2, 12))
+    assert out.shape == (2, 3, n_times) and torch.isfinite(out).all()
+    x = torch.arange(2 * 3 * 8.0).view(2, 3, 8)
+    folded = model._fold(x)
+    assert folded.shape == (2, 12, 2)
+    assert folded[0, :4, 0].tolist() == x[0, 0, :4].tolist()  # channel 0, samples 0-3
+    assert folded[0, 4:8, 1].tolist() == x[0, 1, 4:].tolist()  # channel 1, samples 4-7
+    torch.testing.assert_close(model._unfold(folded), x)
+    with pytest.raises(ValueError, match="patch=0"):
+        tiny_model(patch=0)
+
+
 def test_scalar_timestep_matches_vector():
     model = tiny_model()
     x, cond = torch.randn(4, 3, 40), torch.randn(4, 12)
@@ -126,7 +144,7 @@ def test_bad_inputs_raise():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = tiny_model(n_classes=4)
+    model = tiny_model(n_classes=4, patch=2)
     save_model(model, tmp_path)
     loaded = load_model(tmp_path, {"ConditionalUNet1D": ConditionalUNet1D})
     assert loaded.config == model.config

@@ -64,7 +64,7 @@ def build_generator(
     Parameters
     ----------
     cfg : GeneratorConfig
-        Uses ``condition``, ``base_channels``, ``channel_mults``, ``pad_mode``,
+        Uses ``condition``, ``base_channels``, ``channel_mults``, ``pad_mode``, ``patch``,
         ``n_cond_tokens``, ``n_heads``.
     n_chans : int
         Channels of the windows.
@@ -84,6 +84,7 @@ def build_generator(
         n_heads=cfg.n_heads,
         n_classes=n_classes if cfg.condition == "label" else None,
         pad_mode=cfg.pad_mode,
+        patch=cfg.patch,
     )
 
 

@@ -142,9 +142,14 @@ class ConditionalUNet1D(nn.Module):
     n_heads : int
         Attention heads; must divide every level's width.
     pad_mode : {"zeros", "reflect"}
-        How a window is padded to a multiple of ``2 ** (len(channel_mults) - 1)`` samples
-        inside the network: zeros, or the window reflected at its end (no step at the edge for
-        the convolutions to reproduce).
+        How a window is padded to a multiple of ``patch * 2 ** (len(channel_mults) - 1)``
+        samples inside the network: zeros, or the window reflected at its end (no step at the
+        edge for the convolutions to reproduce).
+    patch : int
+        Consecutive samples folded into the channels before the first level (and unfolded after
+        the last): the U-Net runs on ``n_times / patch`` steps of ``n_chans * patch`` channels,
+        about ``patch`` times less work per window. For long windows (400 samples at 2 kHz);
+        1 leaves the window as it is.
     n_classes : int or None
         ``None``: semantic mode, the condition is a feature (batch, cond_dim) float32. An integer:
         label mode, the condition is a label (batch,) int64 in ``[0, n_classes)``.
@@ -161,6 +166,7 @@ class ConditionalUNet1D(nn.Module):
         n_heads: int = 4,
         n_classes: int | None = None,
         pad_mode: str = "zeros",
+        patch: int = 1,
     ):
         super().__init__()
         if pad_mode not in PAD_MODES:
@@ -172,6 +178,7 @@ class ConditionalUNet1D(nn.Module):
             cond_dim=cond_dim,
             n_cond_tokens=n_cond_tokens,
             n_heads=n_heads,
+            patch=patch,
         ).items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}: expected a positive integer")
@@ -198,6 +205,7 @@ class ConditionalUNet1D(nn.Module):
             n_heads=n_heads,
             n_classes=n_classes,
             pad_mode=pad_mode,
+            patch=patch,
         )
         self.pad_mode = "constant" if pad_mode == "zeros" else pad_mode
         self.n_chans = n_chans
@@ -205,7 +213,8 @@ class ConditionalUNet1D(nn.Module):
         self.cond_dim = cond_dim
         self.n_cond_tokens = n_cond_tokens
         self.n_classes = n_classes
-        self.time_multiple = 2 ** (len(widths) - 1)
+        self.patch = patch
+        self.time_multiple = patch * 2 ** (len(widths) - 1)
 
         # Timestep: sinusoidal features, then an MLP shared by every block.
         temb_dim = 4 * base_channels
@@ -221,7 +230,7 @@ class ConditionalUNet1D(nn.Module):
         self.cond_norm = nn.LayerNorm(cond_dim)
         self.null_tokens = nn.Parameter(torch.randn(n_cond_tokens, cond_dim) * 0.02)
 
-        self.conv_in = nn.Conv1d(n_chans, base_channels, 3, padding=1)
+        self.conv_in = nn.Conv1d(n_chans * patch, base_channels, 3, padding=1)
         self.down_blocks = nn.ModuleList()
         self.down_attns = nn.ModuleList()
         self.downsamples = nn.ModuleList()
@@ -252,7 +261,7 @@ class ConditionalUNet1D(nn.Module):
             in_ch = width
 
         self.norm_out = nn.GroupNorm(_groups(in_ch), in_ch)
-        self.conv_out = nn.Conv1d(in_ch, n_chans, 3, padding=1)
+        self.conv_out = nn.Conv1d(in_ch, n_chans * patch, 3, padding=1)
 
     def condition_tokens(
         self, cond: torch.Tensor, drop_mask: torch.Tensor | None = None
@@ -304,7 +313,7 @@ class ConditionalUNet1D(nn.Module):
         ----------
         x : torch.Tensor, shape (batch, n_chans, n_times)
             Noisy windows x_t; any ``n_times`` (padded inside to a multiple of
-            ``2 ** (len(channel_mults) - 1)`` and cropped back).
+            ``patch * 2 ** (len(channel_mults) - 1)`` and cropped back).
         t : torch.Tensor, shape (batch,) or scalar
             Integer timesteps.
         cond : torch.Tensor
@@ -326,8 +335,7 @@ class ConditionalUNet1D(nn.Module):
         temb = self.temb_mlp(timestep_embedding(t, self.base_channels))
         tokens = self.condition_tokens(cond, drop_mask)
 
-        pad = -n_times % self.time_multiple
-        h = self.conv_in(F.pad(x, (0, pad), mode=self.pad_mode) if pad else x)
+        h = self.conv_in(self._fold(self._pad(x)))
         skips = []
         for block, attn, down in zip(
             self.down_blocks, self.down_attns, self.downsamples, strict=True
@@ -339,5 +347,29 @@ class ConditionalUNet1D(nn.Module):
         for block, attn, up in zip(self.up_blocks, self.up_attns, self.upsamples, strict=True):
             h = attn(block(torch.cat([h, skips.pop()], dim=1), temb), tokens)
             h = up(h)
-        out = self.conv_out(F.silu(self.norm_out(h)))
+        out = self._unfold(self.conv_out(F.silu(self.norm_out(h))))
         return out[..., :n_times]
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` padded at its end to a multiple of :attr:`time_multiple` samples."""
+        pad = -x.shape[-1] % self.time_multiple
+        if self.pad_mode == "constant":
+            return F.pad(x, (0, pad))
+        if x.shape[-1] == 1:  # nothing to reflect
+            return F.pad(x, (0, pad), mode="replicate")
+        while pad:  # a reflection adds fewer samples than the window has: longer pads take turns
+            step = min(pad, x.shape[-1] - 1)
+            x, pad = F.pad(x, (0, step), mode="reflect"), pad - step
+        return x
+
+    def _fold(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, C, L) -> (batch, C * patch, L / patch): channel c, offset j at c * patch + j."""
+        batch, chans, n_times = x.shape
+        x = x.view(batch, chans, n_times // self.patch, self.patch).transpose(2, 3)
+        return x.reshape(batch, chans * self.patch, n_times // self.patch)
+
+    def _unfold(self, h: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`_fold`."""
+        batch, _, steps = h.shape
+        h = h.view(batch, self.n_chans, self.patch, steps).transpose(2, 3)
+        return h.reshape(batch, self.n_chans, steps * self.patch)
