@@ -1,7 +1,7 @@
 """Throughput: the pipeline against the reference prototype, the sampler, a NinaPro-DB2-shaped
 subject and the demo, each timed in its own process with its peak memory.
 
-    python bench/throughput.py [--parts sampling training myoup prototype db2 demo] [--again]
+    python bench/throughput.py [--parts sampling patch myoup prototype db2 demo] [--again]
 
 Parts:
 - ``myoup``: `sasgda run` on MyoUP subject 5 with the defaults (classifier, semantic generator,
@@ -10,8 +10,8 @@ Parts:
   bench/results/reference-gap/prototype-s5.json);
 - ``sampling``: windows/s of the default generator and sampler at 8 x 40 and 12 x 400 (timing
   does not depend on the weights, so the generator is untrained);
-- ``training``: optimiser steps/s of the default generator, and with ``generator.patch`` 2 and
-  4, at both sizes (random windows: timing does not depend on them);
+- ``patch``: the generator layout lever, ``generator.patch`` 1, 2 and 4: optimiser steps/s and
+  sampling windows/s at both sizes;
 - ``db2``: `sasgda run` on a simulated subject shaped like NinaPro DB2 (12 channels, 2 kHz,
   200 ms windows, 49 gestures, 6 repetitions of 5 s);
 - ``demo``: `sasgda demo` in a fresh run folder.
@@ -42,7 +42,7 @@ JSON = RESULTS / "throughput.json"
 MYOUP = ROOT.parent / "shared" / "data" / "myoup-ninapro"
 PROTOTYPE = ROOT.parent / "shared" / "reference" / "prototype_srg.py"
 OUT = ROOT / "runs" / "throughput"
-PARTS = ("sampling", "training", "myoup", "prototype", "db2", "demo")
+PARTS = ("sampling", "patch", "myoup", "prototype", "db2", "demo")
 DB2_SHAPE = ["data.sim_chans=12", "data.sim_fs_hz=2000", "data.sim_gestures=49",
              "data.sim_repetitions=6", "data.sim_rep_seconds=5", "data.sim_subjects=1"]
 SUBJECT = "5"
@@ -99,33 +99,28 @@ def part_demo() -> dict:
 
 def part_sampling() -> dict:
     """Windows per second of the default sampler, of the former default (DPM-Solver++ at 25
-    steps), of bf16 autocast and of generators with ``patch`` 2 and 4, interleaved in one child
-    process so that they share the machine's drift."""
+    steps) and of bf16 autocast, interleaved in one child process so that they share the
+    machine's drift."""
     code = """
 import json, time, numpy as np, torch
 from sasgda.config import Config, replace
 from sasgda.diffusion import build_generator, sample_with_config
 cfg = Config(); g = cfg.sampler
 variants = {"default": cfg, "dpm 25": replace(cfg, sampler=replace(g, solver="dpm", steps=25)),
-            "bf16": replace(cfg, precision="bf16"),
-            **{f"patch {p}": replace(cfg, generator=replace(cfg.generator, patch=p))
-               for p in (2, 4)}}
+            "bf16": replace(cfg, precision="bf16")}
 out = {"levers": {}}
 for chans, n_times, n in ((8, 40, 2048), (12, 400, 256)):
-    models = {}
-    for name, c in variants.items():
-        torch.manual_seed(0)
-        models[name] = build_generator(c.generator, n_chans=chans,
-                                       cond_dim=c.classifier.feat_dim, n_classes=2).eval()
+    torch.manual_seed(0)
+    model = build_generator(cfg.generator, n_chans=chans, cond_dim=cfg.classifier.feat_dim,
+                            n_classes=2).eval()
     cond = np.random.default_rng(0).standard_normal((n, cfg.classifier.feat_dim)).astype('f4')
     best = {name: 0.0 for name in variants}
     for name, c in variants.items():  # warm-up
-        sample_with_config(models[name], cond[:g.batch_size], n_times=n_times, cfg=c,
-                           progress=False)
+        sample_with_config(model, cond[:g.batch_size], n_times=n_times, cfg=c, progress=False)
     for _ in range(2):
         for name, c in variants.items():
             start = time.perf_counter()
-            sample_with_config(models[name], cond, n_times=n_times, cfg=c, progress=False)
+            sample_with_config(model, cond, n_times=n_times, cfg=c, progress=False)
             best[name] = max(best[name], n / (time.perf_counter() - start))
     key = f"{chans}x{n_times}"
     out[key] = round(best["default"], 1)
@@ -138,38 +133,44 @@ print(json.dumps(out))
     return {**result, **measured}
 
 
-def part_training() -> dict:
-    """Optimiser steps per second of the default generator (batch 128) and of ``patch`` 2 and 4,
-    at 8 x 40 and 12 x 400, from the training's own metrics log (set-up left out); the variants
-    interleaved in one child process, best of two passes. Timing does not depend on the data,
-    so the windows and features are random."""
+def part_patch() -> dict:
+    """The generator layout lever: optimiser steps/s (batch 128, from the training's own
+    metrics log, set-up left out) and sampling windows/s of the default generator with
+    ``generator.patch`` 1, 2 and 4, at 8 x 40 and 12 x 400; the three interleaved in one child
+    process, best of two passes. Timing does not depend on the data or the weights, so the
+    windows, features and generators are random."""
     code = """
-import json, tempfile, numpy as np
+import json, tempfile, time, numpy as np
 from pathlib import Path
 from sasgda.config import Config, replace
-from sasgda.diffusion import fit_generator
+from sasgda.diffusion import build_generator, fit_generator, sample_with_config
 cfg = Config()
-out = {}
-for chans, n_times, steps in ((8, 40, 100), (12, 400, 50)):
+out = {"train_steps_per_s": {}, "sample_windows_per_s": {}}
+for chans, n_times, steps, n in ((8, 40, 100, 2048), (12, 400, 50, 256)):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1024, chans, n_times)).astype('f4')
-    cond = rng.standard_normal((1024, cfg.classifier.feat_dim)).astype('f4')
-    best = {}
+    cond = rng.standard_normal((max(n, 1024), cfg.classifier.feat_dim)).astype('f4')
+    train, sample = {}, {}
     for _ in range(2):
         for patch in (1, 2, 4):
+            g, name = replace(cfg.generator, patch=patch, steps=steps), f"patch {patch}"
             with tempfile.TemporaryDirectory() as tmp:
                 log = Path(tmp) / "metrics.jsonl"
-                fit_generator(replace(cfg.generator, patch=patch, steps=steps), x, cond,
-                              n_classes=2, cond_dim=cfg.classifier.feat_dim, seed=0,
-                              device="cpu", progress=False, metrics_path=log)
+                fit_generator(g, x, cond[:1024], n_classes=2, cond_dim=cfg.classifier.feat_dim,
+                              seed=0, device="cpu", progress=False, metrics_path=log)
                 last = json.loads(log.read_text().splitlines()[-1])
-            name = f"patch {patch}"
-            best[name] = round(max(best.get(name, 0), last["step"] / last["seconds"]), 2)
-    out[f"{chans}x{n_times}"] = best
+            train[name] = round(max(train.get(name, 0), last["step"] / last["seconds"]), 2)
+            model = build_generator(g, n_chans=chans, cond_dim=cfg.classifier.feat_dim,
+                                    n_classes=2).eval()
+            start = time.perf_counter()
+            sample_with_config(model, cond[:n], n_times=n_times, cfg=cfg, progress=False)
+            sample[name] = round(max(sample.get(name, 0), n / (time.perf_counter() - start)), 1)
+    out["train_steps_per_s"][f"{chans}x{n_times}"] = train
+    out["sample_windows_per_s"][f"{chans}x{n_times}"] = sample
 print(json.dumps(out))
 """
     result = timed([sys.executable, "-c", code])
-    return {**result, "steps_per_s": json.loads(result.pop("stdout").strip().splitlines()[-1])}
+    return {**result, **json.loads(result.pop("stdout").strip().splitlines()[-1])}
 
 
 def summary(results: dict) -> dict:
@@ -218,14 +219,18 @@ def report(results: dict) -> str:
                     str(v[name]) for v in sampling["levers"].values()) + " |")
     else:
         lines += ["not run"]
-    if training := results.get("training"):
-        steps = training["steps_per_s"]
-        lines += ["", "## Generator training", "",
-                  "Optimiser steps/s at batch 128 (best of two interleaved passes):", "",
-                  "| steps/s | " + " | ".join(steps) + " |", "|---|" + "---|" * len(steps)]
-        for name in next(iter(steps.values())):
-            lines.append(f"| {name} | " + " | ".join(str(v[name]) for v in steps.values())
-                         + " |")
+    if patch := results.get("patch"):
+        lines += ["", "## Generator layout: `generator.patch`", "",
+                  "Optimiser steps/s at batch 128 and sampling windows/s (default sampler), best "
+                  f"of two interleaved passes; measured {patch['measured']}"
+                  + (f", {patch['note']}" if patch.get("note") else "") + ".", "",
+                  "| | " + " | ".join(f"train {k}" for k in patch["train_steps_per_s"])
+                  + " | " + " | ".join(f"sample {k}" for k in patch["sample_windows_per_s"])
+                  + " |", "|---|" + "---|" * 4]
+        for name in next(iter(patch["train_steps_per_s"].values())):
+            lines.append(f"| {name} | " + " | ".join(
+                str(v[name]) for part in ("train_steps_per_s", "sample_windows_per_s")
+                for v in patch[part].values()) + " |")
     for part in ("myoup", "db2", "demo"):
         if part in results:
             lines += ["", f"## Stages: {part}", "", "| stage | seconds |", "|---|---|"]
@@ -245,6 +250,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--again", action="store_true", help="rerun parts already measured")
+    parser.add_argument("--note", help="how the machine was loaded, kept with the parts run")
     args = parser.parse_args()
     from sasgda.utils.io import atomic_write_text, load_json_if, save_json
 
@@ -253,7 +259,8 @@ def main() -> int:
         if part in results and not args.again:
             continue
         print(f"{part} ...", flush=True)
-        results[part] = {**globals()[f"part_{part}"](), "measured": time.strftime("%Y-%m-%d")}
+        results[part] = {**globals()[f"part_{part}"](), "measured": time.strftime("%Y-%m-%d"),
+                         **({"note": args.note} if args.note else {})}
         save_json(JSON, {**summary(results), "parts": results})
         atomic_write_text(RESULTS / "throughput.md", report(results))
     atomic_write_text(RESULTS / "throughput.md", report(results))

@@ -90,9 +90,11 @@ class GeneratorConfig:
     # How the U-Net pads a window to a multiple of 2 ** (levels - 1) samples: zeros | reflect
     # (40 samples become 48 with the window's own end, not a step to zero).
     pad_mode: str = "reflect"
-    # Samples folded into channels before the U-Net (models/unet1d.py): its work per window
-    # falls about this many times. 1 keeps every sample a step of the network, as at 200 Hz;
-    # long windows (400 samples at 2 kHz) are its use, measured in bench/results/README.md.
+    # Samples folded into channels before the U-Net (models/unet1d.py): the network runs on
+    # 1/patch as many steps, and 12 x 400 windows train and sample about 3x faster at 4. At
+    # 200 Hz folding costs quality (MyoUP, 2: FID 2.0 against 1.0), hence 1; for 2 kHz windows,
+    # whose neighbouring samples say less that is new, it is the lever to try, but unmeasured
+    # there (bench/results/README.md, "Generator layout by window length").
     patch: int = 1
     n_cond_tokens: int = 4  # the feature is projected to this many cross-attention tokens
     n_heads: int = 4
