@@ -170,7 +170,8 @@ for chans, n_times, steps, n in ((8, 40, 100, 2048), (12, 400, 50, 256)):
 print(json.dumps(out))
 """
     result = timed([sys.executable, "-c", code])
-    return {**result, **json.loads(result.pop("stdout").strip().splitlines()[-1])}
+    measured = json.loads(result.pop("stdout").strip().splitlines()[-1])
+    return {**result, **measured}
 
 
 def summary(results: dict) -> dict:
