@@ -91,6 +91,10 @@ def subject_curve(subject: str, seed: int, steps: list[int], downstream: list[in
                                      default=float("nan"))}
 
 
+def _label(k: int | str) -> str:
+    return f"{k:,}" if isinstance(k, int) else k
+
+
 def report(rows: list[dict], seed: int, command: str, overrides: list[str]) -> str:
     rows = sorted(rows, key=lambda r: int(r["subject"]))
     counts = sorted({int(k) for r in rows for k in r["points"]})
@@ -122,9 +126,9 @@ def report(rows: list[dict], seed: int, command: str, overrides: list[str]) -> s
                 continue
             acc = f"{100 * p['accuracy']:.1f}" if "accuracy" in p else ""
             secs = f"{p['train_seconds']:.0f}" if "train_seconds" in p else ""
-            label = f"{k:,}" if isinstance(k, int) else k
-            lines.append(f"| {r['subject']} | {label} | {secs} | {100 * p['recognition']:.1f} | "
-                         f"{p['fid']:.2f} | {p['rms_ratio']:.3f} | {acc} |")
+            lines.append(f"| {r['subject']} | {_label(k)} | {secs} | "
+                         f"{100 * p['recognition']:.1f} | {p['fid']:.2f} | "
+                         f"{p['rms_ratio']:.3f} | {acc} |")
     lines += ["", f"Means over the {len(rows)} subjects (none: "
               f"{100 * np.mean([r['none'] for r in rows]):.1f} %):", "",
               "| steps | recognition % | FID | RMS ratio | CNN gmss % |", "|---|---|---|---|---|"]
@@ -132,8 +136,7 @@ def report(rows: list[dict], seed: int, command: str, overrides: list[str]) -> s
         ps = [p for r in rows if (p := point(r, k)) is not None]
         accs = [p["accuracy"] for p in ps if "accuracy" in p]
         acc = f"{100 * np.mean(accs):.1f}" if len(accs) == len(rows) else ""
-        label = f"{k:,}" if isinstance(k, int) else k
-        lines.append(f"| {label} | {100 * np.mean([p['recognition'] for p in ps]):.1f} | "
+        lines.append(f"| {_label(k)} | {100 * np.mean([p['recognition'] for p in ps]):.1f} | "
                      f"{np.mean([p['fid'] for p in ps]):.2f} | "
                      f"{np.mean([p['rms_ratio'] for p in ps]):.3f} | {acc} |")
     lines.append("")

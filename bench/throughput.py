@@ -227,7 +227,8 @@ def report(results: dict) -> str:
                   + (f", {patch['note']}" if patch.get("note") else "") + ".", "",
                   "| | " + " | ".join(f"train {k}" for k in patch["train_steps_per_s"])
                   + " | " + " | ".join(f"sample {k}" for k in patch["sample_windows_per_s"])
-                  + " |", "|---|" + "---|" * 4]
+                  + " |", "|---|" + "---|" * sum(map(len, (patch["train_steps_per_s"],
+                                                             patch["sample_windows_per_s"])))]
         for name in next(iter(patch["train_steps_per_s"].values())):
             lines.append(f"| {name} | " + " | ".join(
                 str(v[name]) for part in ("train_steps_per_s", "sample_windows_per_s")

@@ -353,6 +353,8 @@ class ConditionalUNet1D(nn.Module):
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` padded at its end to a multiple of :attr:`time_multiple` samples."""
         pad = -x.shape[-1] % self.time_multiple
+        if not pad:  # no copy of a window that fits already
+            return x
         if self.pad_mode == "constant":
             return F.pad(x, (0, pad))
         if x.shape[-1] == 1:  # nothing to reflect
