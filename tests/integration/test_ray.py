@@ -17,14 +17,17 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e \"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray_starts():
-    """Skip, saying why, where the machine cannot start a local Ray at all (a container without
-    room for its object store, say): that is the machine's limit, not the benchmark's."""
+def local_ray():
+    """A local Ray of one CPU for the module, which the resumed run uses instead of starting its
+    own (a start costs seconds). Skip, saying why, where the machine cannot start one at all (a
+    container without room for its object store, say): that is the machine's limit, not the
+    benchmark's."""
     try:
         ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     except Exception as err:  # Ray raises several types for a start that fails
         pytest.skip(f"a local Ray cannot start here: {str(err).splitlines()[0]}")
+    yield
     ray.shutdown()
 
 
@@ -58,7 +61,8 @@ def test_a_killed_ray_run_resumes_with_the_cells_of_the_process_pool(tmp_path,
     time.sleep(2)  # anything Ray still had running sees that its driver is gone
     before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     assert 0 < len(before) < 4
-    # Started again, it computes only the missing cells, and they are the pool's.
+    # Started again, on the module's Ray, it computes only the missing cells, and they are the
+    # pool's.
     assert main(grid(out)) == 0
     after = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
     assert {name: after[name] for name in before} == before
