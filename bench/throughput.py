@@ -221,18 +221,19 @@ def report(results: dict) -> str:
     else:
         lines += ["not run"]
     if patch := results.get("patch"):
+        # One column per (measure, window size): train 8x40, train 12x400, sample 8x40, ...
+        columns = [(f"{label} {size}", by_layout)
+                   for label, measure in (("train", "train_steps_per_s"),
+                                          ("sample", "sample_windows_per_s"))
+                   for size, by_layout in patch[measure].items()]
         lines += ["", "## Generator layout: `generator.patch`", "",
                   "Optimiser steps/s at batch 128 and sampling windows/s (default sampler), best "
                   f"of two interleaved passes; measured {patch['measured']}"
                   + (f", {patch['note']}" if patch.get("note") else "") + ".", "",
-                  "| | " + " | ".join(f"train {k}" for k in patch["train_steps_per_s"])
-                  + " | " + " | ".join(f"sample {k}" for k in patch["sample_windows_per_s"])
-                  + " |", "|---|" + "---|" * sum(map(len, (patch["train_steps_per_s"],
-                                                             patch["sample_windows_per_s"])))]
-        for name in next(iter(patch["train_steps_per_s"].values())):
-            lines.append(f"| {name} | " + " | ".join(
-                str(v[name]) for part in ("train_steps_per_s", "sample_windows_per_s")
-                for v in patch[part].values()) + " |")
+                  "| | " + " | ".join(title for title, _ in columns) + " |",
+                  "|---|" + "---|" * len(columns)]
+        for name in columns[0][1]:
+            lines.append(f"| {name} | " + " | ".join(str(v[name]) for _, v in columns) + " |")
     for part in ("myoup", "db2", "demo"):
         if part in results:
             lines += ["", f"## Stages: {part}", "", "| stage | seconds |", "|---|---|"]
