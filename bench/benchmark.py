@@ -22,8 +22,8 @@ from pathlib import Path
 
 from sasgda_myoup import OUT, OVERRIDES, sync_cells  # bench/ is on sys.path for bench scripts
 
-from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
-from sasgda.benchmark import GENERATIVE, run_benchmark
+from sasgda.augment import METHODS
+from sasgda.benchmark import run_benchmark
 from sasgda.config import build_config, dump_yaml
 from sasgda.data import parse_subjects
 from sasgda.models import BACKBONES
@@ -39,7 +39,6 @@ DATASETS = {
                          overrides=[*OVERRIDES, "data.dataset=myo-readings",
                                     "data.protocol=cross-session"]),
 }
-METHODS = ["none", *CLASSIC_AUGMENTATIONS, *GENERATIVE]
 
 
 def main() -> int:

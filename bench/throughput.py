@@ -2,6 +2,7 @@
 subject and the demo, each timed in its own process with its peak memory.
 
     python bench/throughput.py [--parts sampling patch myoup prototype db2 demo] [--again]
+                               [--set section.key=value ...]
 
 Parts:
 - ``myoup``: `sasgda run` on MyoUP subject 5 with the defaults (classifier, semantic generator,
@@ -16,9 +17,10 @@ Parts:
   200 ms windows, 49 gestures, 6 repetitions of 5 s);
 - ``demo``: `sasgda demo` in a fresh run folder.
 
-Every part uses both cores (torch's default threads). Results are merged into
-bench/results/throughput.json as parts finish (a part already there is skipped unless
---again), and bench/results/throughput.md is written from it.
+Every part uses both cores (torch's default threads). ``--set`` changes a setting of the
+`sasgda` parts (myoup, db2, demo), say ``generator.patch=4``; the part keeps it beside its
+figures. Results are merged into bench/results/throughput.json as parts finish (a part already
+there is skipped unless --again), and bench/results/throughput.md is written from it.
 """
 
 from __future__ import annotations
@@ -62,10 +64,17 @@ def timed(cmd: list[str]) -> dict:
             "stdout": stdout}
 
 
+# Settings of the `sasgda` parts (--set), as `section.key=value`.
+SETTINGS: list[str] = []
+
+
 def sasgda_run(name: str, args: list[str]) -> dict:
     run = OUT / name
     shutil.rmtree(run, ignore_errors=True)
-    result = timed([sys.executable, "-m", "sasgda", *args, "--run-dir", str(run), "--quiet"])
+    sets = [a for s in SETTINGS for a in ("--set", s)]
+    result = timed([sys.executable, "-m", "sasgda", *args, *sets, "--run-dir", str(run),
+                    "--quiet"])
+    result["settings"] = list(SETTINGS)
     result["stages_s"] = {k: round(v, 1) for k, v in stage_timings(RunDir(run)).items()}
     report = run / "report.md"
     result["report"] = report.read_text() if report.is_file() else ""
@@ -201,6 +210,8 @@ def report(results: dict) -> str:
              "", "| part | seconds | peak MiB | target |", "|---|---|---|---|"]
     for label, part, target in rows:
         r = results.get(part)
+        if r and r.get("settings"):
+            label += " with " + ", ".join(f"`{s}`" for s in r["settings"])
         lines.append(f"| {label} | {r['seconds'] if r else 'not run'} | "
                      f"{r['peak_mib'] if r else ''} | {target} |")
     if s["myoup_subject_seconds"] and s["prototype_seconds"]:
@@ -254,7 +265,10 @@ def main() -> int:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--again", action="store_true", help="rerun parts already measured")
     parser.add_argument("--note", help="how the machine was loaded, kept with the parts run")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a setting of the sasgda parts (myoup, db2, demo); repeatable")
     args = parser.parse_args()
+    SETTINGS.extend(args.set)
     from sasgda.utils.io import atomic_write_text, load_json_if, save_json
 
     results = load_json_if(JSON).get("parts", {})

@@ -92,7 +92,7 @@ def check_names(cfg: Config) -> None:
     this checks the rest up front, so that ``sasgda run`` with a misspelt downstream backbone
     fails at once, not after the classifier and the generator have trained.
     """
-    from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
+    from sasgda.augment import METHODS
     from sasgda.data import get_dataset
     from sasgda.data.prepare import PROTOCOLS
     from sasgda.diffusion import CONDITIONS, PARAMETERIZATIONS, SOLVERS, build_generator
@@ -112,8 +112,7 @@ def check_names(cfg: Config) -> None:
         ("generator.parameterization", cfg.generator.parameterization, PARAMETERIZATIONS),
         ("sampler.solver", cfg.sampler.solver, SOLVERS),
         ("downstream.backbone", cfg.downstream.backbone, BACKBONES),
-        ("downstream.augment", cfg.downstream.augment,
-         ("none", *CLASSIC_AUGMENTATIONS, *STRATEGIES)),
+        ("downstream.augment", cfg.downstream.augment, METHODS),
         ("evaluate.evaluator_backbone", cfg.evaluate.evaluator_backbone, BACKBONES),
         ("generator.pad_mode", cfg.generator.pad_mode, PAD_MODES),
         ("sampler.timestep_spacing", cfg.sampler.timestep_spacing, TIMESTEP_SPACINGS),
@@ -131,6 +130,11 @@ def check_names(cfg: Config) -> None:
     if cfg.sampler.eta != 0 and cfg.sampler.solver != "ddim":
         raise ValueError(f"sampler.eta={cfg.sampler.eta:g}: only the ddim solver has eta; use "
                          f"eta=0 with {cfg.sampler.solver!r}")
+    if cfg.sampler.guidance_scale != 1 and cfg.generator.cond_dropout == 0:
+        raise ValueError(f"sampler.guidance_scale={cfg.sampler.guidance_scale:g}: a generator "
+                         "trained with generator.cond_dropout=0, so its null condition, which "
+                         "guidance needs, never learns anything; use guidance_scale=1 or "
+                         "condition dropout")
     make_noise_scheduler(cfg.generator)  # an unknown beta_schedule
     try:  # widths that the attention heads do not divide, say
         build_generator(cfg.generator, n_chans=1, cond_dim=cfg.classifier.feat_dim, n_classes=2)

@@ -21,12 +21,12 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from sasgda.config import Config, changed_setting, replace, to_dict
+from sasgda.semantic.synthesis import STRATEGIES as GENERATIVE
 from sasgda.utils.io import load_json, save_json
 from sasgda.utils.tasks import Task, check_engine, run_tasks
 
 log = logging.getLogger("sasgda")
 
-GENERATIVE = ("real", "label", "gmss", "sass")
 # Settings that do not change a cell's numbers: where and how it runs, what each cell sets
 # itself, and the generation-quality settings (their metrics are remade per run when they change).
 NOT_COMPARED = ("device", "precision", "compile", "downstream.backbone", "downstream.augment",
@@ -199,12 +199,11 @@ def run_benchmark(
 
 
 def check_methods(methods: Sequence[str]) -> None:
-    from sasgda.augment.classic import CLASSIC_AUGMENTATIONS
+    from sasgda.augment import METHODS
 
-    valid = ("none", *CLASSIC_AUGMENTATIONS, *GENERATIVE)
     for method in methods:
-        if method not in valid:
-            raise ValueError(f"unknown method {method!r} (valid: {', '.join(valid)})")
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r} (valid: {', '.join(METHODS)})")
 
 
 __all__ = ["Cell", "run_benchmark"]

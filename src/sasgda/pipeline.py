@@ -226,11 +226,6 @@ def generate(
         raise ValueError(f"{gen_dir}: its training did not finish (interrupted?); run `sasgda "
                          f"train-generator --condition {condition}` to finish it")
     verify(run, trained)
-    if g.guidance_scale != 1 and cfg.generator.cond_dropout == 0:
-        raise ValueError(f"sampler.guidance_scale={g.guidance_scale:g}: {gen_dir} was trained "
-                         "with generator.cond_dropout=0, so its null condition, which guidance "
-                         "needs, never learned anything; use guidance_scale=1 or train with "
-                         "condition dropout")
     # The sampler uses the noise schedule the generator saved when it was trained.
     schedule = load_scheduler_config(gen_dir / "scheduler_config.json")
     sampling_cfg = replace(cfg, generator=replace(

@@ -297,8 +297,7 @@ def outdated(run: RunDir, name: str) -> bool:
 
 
 def timings(run: RunDir) -> dict[str, float]:
-    """Seconds of every finished stage, in the order they finished (after those that runs from
-    before the records kept in ``run_info.json``)."""
+    """Seconds of every finished stage, in the order they finished."""
     recs = [(load_json(p), p.stem) for p in (run.root / "records").glob("*.json")]
     done = sorted((r["finished"], name, r["seconds"]) for r, name in recs if r.get("done"))
-    return {**run.info().get("timings_s", {}), **{name: seconds for _, name, seconds in done}}
+    return {name: seconds for _, name, seconds in done}
