@@ -248,14 +248,14 @@ def report() -> str:
              " fidelity of the generated GMSS windows against the real training windows: the "
              "task-aware classifier's recognition rate, RMS ratio (mean over channels, "
              "[min, max]) and the largest band-power difference over 5 bands x 8 channels (dB).",
-             "", "The cells of `prototype-like`, `pipeline-generator`, `pipeline-schedule` and "
-             "the SASS rows were made while the Fourier term used a forward-normalised FFT with "
-             "weight 1.26 (the prototype's sqrt(40)/5), which is 0.1992 on the orthonormal FFT "
-             "the loss uses now (listed below as 0.2); the SASS rows before the neighbour "
-             "candidates became the default, with `sass` then meaning Gaussian candidates. "
-             "`defaults` (the prototype-like settings) was made again with the present code, "
-             "and the `pipeline-X` rows since (hold-out, Fourier, EMA, proportions, timesteps) "
-             "start from its runs.",
+             "", "The cells of `prototype-like`, `pipeline-generator` (subject 3), `pipeline-"
+             "schedule` and the SASS rows were made while the Fourier term used a forward-"
+             "normalised FFT with weight 1.26 (the prototype's sqrt(40)/5), which is 0.1992 on"
+             " the orthonormal FFT the loss uses now (listed below as 0.2); the SASS rows "
+             "before the neighbour candidates became the default, with `sass` then meaning "
+             "Gaussian candidates. `defaults` (the prototype-like settings) was made again "
+             "with the present code, and the `pipeline-X` rows since (hold-out, Fourier, EMA, "
+             "proportions, timesteps, the generator on subject 5) start from its runs.",
              "", "## The prototype", "",
              "`python ../shared/reference/prototype_srg.py S` (its 2 downstream seeds averaged).",
              "", "| subject | none | real | gmss | jitter | gmss - none | RMS ratio (gmss) |",
