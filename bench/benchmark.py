@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sasgda_myoup import OUT, OVERRIDES, sync_cells  # bench/ is on sys.path for bench scripts
 
-from sasgda.augment import METHODS
+from sasgda.augment import downstream_methods
 from sasgda.benchmark import run_benchmark
 from sasgda.config import build_config, dump_yaml
 from sasgda.data import parse_subjects
@@ -45,7 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", choices=list(DATASETS), required=True)
     parser.add_argument("--subjects", help="default: every subject of the dataset")
-    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(downstream_methods()))
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--jobs", type=int, default=2)

@@ -68,12 +68,16 @@ def timed(cmd: list[str]) -> dict:
 SETTINGS: list[str] = []
 
 
+def set_flags(settings: list[str]) -> list[str]:
+    """``--set`` before each ``section.key=value``, as `sasgda` takes them."""
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
 def sasgda_run(name: str, args: list[str]) -> dict:
     run = OUT / name
     shutil.rmtree(run, ignore_errors=True)
-    sets = [a for s in SETTINGS for a in ("--set", s)]
-    result = timed([sys.executable, "-m", "sasgda", *args, *sets, "--run-dir", str(run),
-                    "--quiet"])
+    result = timed([sys.executable, "-m", "sasgda", *args, *set_flags(SETTINGS), "--run-dir",
+                    str(run), "--quiet"])
     result["settings"] = list(SETTINGS)
     result["stages_s"] = {k: round(v, 1) for k, v in stage_timings(RunDir(run)).items()}
     report = run / "report.md"
@@ -97,9 +101,8 @@ def part_prototype() -> dict:
 
 
 def part_db2() -> dict:
-    sets = [a for s in DB2_SHAPE for a in ("--set", s)]
     return sasgda_run("db2", ["run", "--dataset", "simulated", "--subject", "1", "--device",
-                              "cpu", "--methods", "none", "gmss", "sass", *sets])
+                              "cpu", "--methods", "none", "gmss", "sass", *set_flags(DB2_SHAPE)])
 
 
 def part_demo() -> dict:

@@ -92,7 +92,7 @@ def check_names(cfg: Config) -> None:
     this checks the rest up front, so that ``sasgda run`` with a misspelt downstream backbone
     fails at once, not after the classifier and the generator have trained.
     """
-    from sasgda.augment import METHODS
+    from sasgda.augment import downstream_methods
     from sasgda.data import get_dataset
     from sasgda.data.prepare import PROTOCOLS
     from sasgda.diffusion import CONDITIONS, PARAMETERIZATIONS, SOLVERS, build_generator
@@ -112,7 +112,7 @@ def check_names(cfg: Config) -> None:
         ("generator.parameterization", cfg.generator.parameterization, PARAMETERIZATIONS),
         ("sampler.solver", cfg.sampler.solver, SOLVERS),
         ("downstream.backbone", cfg.downstream.backbone, BACKBONES),
-        ("downstream.augment", cfg.downstream.augment, METHODS),
+        ("downstream.augment", cfg.downstream.augment, downstream_methods()),
         ("evaluate.evaluator_backbone", cfg.evaluate.evaluator_backbone, BACKBONES),
         ("generator.pad_mode", cfg.generator.pad_mode, PAD_MODES),
         ("sampler.timestep_spacing", cfg.sampler.timestep_spacing, TIMESTEP_SPACINGS),

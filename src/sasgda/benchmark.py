@@ -21,7 +21,6 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from sasgda.config import Config, changed_setting, replace, to_dict
-from sasgda.semantic.synthesis import STRATEGIES as GENERATIVE
 from sasgda.utils.io import load_json, save_json
 from sasgda.utils.tasks import Task, check_engine, run_tasks
 
@@ -76,12 +75,13 @@ def _shared_stages(cfg_dict: dict, out: str, data_path: str | None, subject: str
     """Prepare (and, for generative methods, classifier, generators, synthetic sets) once; with
     ``quality``, also the generation-quality metrics of each synthetic set not yet evaluated."""
     from sasgda import pipeline
+    from sasgda.semantic import STRATEGIES
     from sasgda.stages import is_fresh
 
     cfg, device, run = _worker(cfg_dict, out, subject, seed)
     pipeline.start_run(cfg, run, str(device))
     pipeline.ensure_prepared(cfg, run, data_path, subject)
-    strategies = [m for m in methods if m in GENERATIVE]
+    strategies = [m for m in methods if m in STRATEGIES]
     for strategy in strategies:
         pipeline.ensure(cfg, run, device, f"generate-{strategy}", progress=False)
     if quality and (todo := [s for s in strategies if not is_fresh(run, f"evaluate-{s}", cfg)]):
@@ -199,11 +199,12 @@ def run_benchmark(
 
 
 def check_methods(methods: Sequence[str]) -> None:
-    from sasgda.augment import METHODS
+    from sasgda.augment import downstream_methods
 
+    valid = downstream_methods()
     for method in methods:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r} (valid: {', '.join(METHODS)})")
+        if method not in valid:
+            raise ValueError(f"unknown method {method!r} (valid: {', '.join(valid)})")
 
 
 __all__ = ["Cell", "run_benchmark"]

@@ -20,19 +20,25 @@ from sasgda.augment.mixing import (
     n_extra,
     select_synthetic,
 )
-from sasgda.semantic.synthesis import STRATEGIES
 
-# What a downstream model can be trained with: the real windows alone, a classic augmentation,
-# or a synthetic set of one of the strategies.
-METHODS = ("none", *CLASSIC_AUGMENTATIONS, *STRATEGIES)
+
+def downstream_methods() -> tuple[str, ...]:
+    """What a downstream model can be trained with: the real windows alone, a classic
+    augmentation, or a synthetic set of one of the strategies."""
+    # Imported here: the strategies' module loads the sampler, which `sasgda.augment` (and
+    # `from sasgda import AugmentedDataset`) does not need.
+    from sasgda.semantic.synthesis import STRATEGIES
+
+    return ("none", *CLASSIC_AUGMENTATIONS, *STRATEGIES)
+
 
 __all__ = [
     "AugmentedDataset",
     "CLASSIC_AUGMENTATIONS",
-    "METHODS",
     "balanced_indices",
     "channel_rotation",
     "classic_augment",
+    "downstream_methods",
     "jitter",
     "magnitude_warp",
     "mix",
