@@ -92,9 +92,9 @@ class GeneratorConfig:
     pad_mode: str = "reflect"
     # Samples folded into channels before the U-Net (models/unet1d.py): the network runs on
     # 1/patch as many steps, and 12 x 400 windows train and sample about 3x faster at 4. At
-    # 200 Hz folding costs quality (MyoUP, 2: FID 2.0 against 1.0), hence 1; for 2 kHz windows,
-    # whose neighbouring samples say less that is new, it is the lever to try, but unmeasured
-    # there (bench/results/README.md, "Generator layout by window length").
+    # 200 Hz folding costs quality (MyoUP, 2: FID 2.0 against 1.0), hence 1. On a simulated
+    # 2 kHz subject, 4 made windows that cost the CNN 8.6 points, cause not yet separated
+    # (bench/results/README.md, "The DB2-shaped subject end to end at patch 4").
     patch: int = 1
     n_cond_tokens: int = 4  # the feature is projected to this many cross-attention tokens
     n_heads: int = 4
