@@ -162,6 +162,7 @@ class ConditionsConfig:
     chi2_quantile: float = 0.99  # q: the fidelity potential starts beyond this Mahalanobis radius
     confidence: float = 0.15  # minimum classifier probability of the intended class
     max_rounds: int = 5  # redraw rounds to fill the quota after confidence filtering
+    max_draws: float = 4.0  # windows generated per class in all, at most this times its quota
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,7 @@ VALID: dict[type, dict[str, Callable[[Any], bool]]] = {
         "gmss_scale": AT_LEAST_0, "oversample": AT_LEAST_1, "k": AT_LEAST_1, "iters": AT_LEAST_0,
         "epsilon": AT_LEAST_0, "lambda_s": AT_LEAST_0, "lambda_d": AT_LEAST_0,
         "lambda_f": AT_LEAST_0, "bandwidth": POSITIVE, "chi2_quantile": Range(0, 1, True, True),
-        "confidence": Range(0, 1), "max_rounds": AT_LEAST_1,
+        "confidence": Range(0, 1), "max_rounds": AT_LEAST_1, "max_draws": AT_LEAST_1,
     },
     DownstreamConfig: {"synthetic_ratio": POSITIVE, "augmented_epochs": AT_LEAST_0},
     EvaluateConfig: {"k": AT_LEAST_1},

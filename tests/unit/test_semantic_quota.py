@@ -45,6 +45,22 @@ def test_reports_missing_rows_when_nothing_passes():
     assert len(calls) == 3 and calls[1:] == [160, 160]  # capped at max_oversample * missing
 
 
+def test_max_draws_bounds_the_rows_requested_in_all_rounds():
+    draw, calls = _fake()
+    nothing = lambda b: np.zeros(len(b["x"]), bool)  # noqa: E731
+    with pytest.warns(UserWarning, match=r"40 of 40 rows missing after 2 rounds \(0 of 100"):
+        fill_quota(draw, nothing, 40, max_rounds=5, max_draws=2.5)
+    assert calls == [40, 60]  # the second round gets what 2.5 x 40 leaves, and no third runs
+    # A quota that fills within the bound is drawn as without it.
+    bounded, bounded_calls = _fake()
+    unbounded, unbounded_calls = _fake()
+    assert fill_quota(bounded, accept_positive, 300, max_draws=4)[1] == 0
+    fill_quota(unbounded, accept_positive, 300)
+    assert bounded_calls == unbounded_calls
+    with pytest.raises(ValueError, match="max_draws"):
+        fill_quota(draw, accept_positive, 3, max_draws=0.5)
+
+
 def test_partial_fill_and_short_draws():
     draw, calls = _fake(shortfall=10)
     with pytest.warns(UserWarning, match="rows missing"):

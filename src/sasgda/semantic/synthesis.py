@@ -9,7 +9,8 @@ classifier and the real training features) and makes a synthetic set for a per-c
 - ``sass``: sparse-aware conditions (:class:`~sasgda.semantic.sass.SparseAwareSampler`), whose
   condition filter keeps p(k | c) >= ``conditions.confidence``; the windows generated from them
   must also reach that confidence with the classifier, and the rest are redrawn
-  (:func:`~sasgda.semantic.quota.fill_quota`) until the quota is met.
+  (:func:`~sasgda.semantic.quota.fill_quota`) until the quota is met or the class has been
+  drawn ``conditions.max_draws`` times over.
 
 The Python API (:class:`sasgda.SASGDA`) and the run-directory pipeline both generate through it.
 """
@@ -132,7 +133,8 @@ class Synthesizer:
 
                 # A class that falls short is reported once, by fill_quota's warning.
                 batch, _ = fill_quota(draw, lambda b: b["confidence"] >= s.confidence, m,
-                                      max_rounds=s.max_rounds, desc=f"class {k}")
+                                      max_rounds=s.max_rounds, max_draws=s.max_draws,
+                                      desc=f"class {k}")
             elif m > 0:
                 if strategy == "real":
                     cond = real_k[rng.permutation(np.resize(np.arange(len(real_k)), m))]
@@ -161,8 +163,9 @@ class Synthesizer:
         if empty:
             which = "any class" if len(empty) == self.n_classes else f"classes {empty}"
             raise ValueError(f"{strategy}: no generated window of {which} reached confidence "
-                             f"{s.confidence:g} in {s.max_rounds} rounds; train the generator "
-                             "longer or lower conditions.confidence")
+                             f"{s.confidence:g} in {s.max_rounds} rounds and {s.max_draws:g} "
+                             "times the quota drawn; train the generator longer or lower "
+                             "conditions.confidence")
         arrays = {key: np.concatenate([p[key] for p in parts]) for key in
                   ("x", "y", "cond", "rarity", "confidence")}
         arrays["x"] = arrays["x"].astype(np.float32)
