@@ -8,7 +8,7 @@ other sampler or conditions settings (``--set``), such as the spread of the GMSS
 
 Each RUN_DIR is a finished run whose generator was trained with condition dropout (every default
 generator is), for example those of bench/reference_gap.py. It is only read: for each scale, a
-run folder under runs/guidance/<overrides>-scale<scale>/<run>/ links its windows, classifier and
+run folder under runs/guidance/<set values>-scale<scale>/<run>/ links its windows, classifier and
 generator, and `pipeline.ensure` makes the set and the CNN there as `sasgda run` does, with the
 run's config, the ``--set`` overrides and ``sampler.guidance_scale``. Per set: the run's
 task-aware classifier's recognition rate and mean p(k | x) on the windows, their RMS ratio and
@@ -47,6 +47,11 @@ def label_of(run: Path) -> str:
     return f"{run.resolve().parent.parent.name}/{run.name}"
 
 
+def overrides_label(overrides: list[str]) -> str:
+    """The ``--set`` values joined, which name a setting's run folders and cell files."""
+    return "-".join(o.split("=", 1)[1] for o in overrides) or "default"
+
+
 def cell(run: Path, overrides: list[str], strategy: str, scale: float | None) -> dict:
     """The CNN's accuracy with a ``strategy`` set sampled at guidance ``scale`` (None: no
     augmentation), with the set's quality figures."""
@@ -57,8 +62,7 @@ def cell(run: Path, overrides: list[str], strategy: str, scale: float | None) ->
     cfg = build_config([base.config], [*overrides, *sampler])
     cfg = replace(cfg, device="cpu", downstream=replace(cfg.downstream, backbone="cnn",
                                                         augment=method))
-    what = "none" if scale is None else "-".join(
-        [*(o.split("=", 1)[1] for o in overrides), f"scale{scale:g}"])
+    what = "none" if scale is None else f"{overrides_label(overrides)}-scale{scale:g}"
     folder = ROOT / "runs" / "guidance" / what
     linked = linked_run(base, folder / label_of(run).replace("/", "-"), INPUTS)
     name = f"downstream-cnn-{method}"
@@ -92,7 +96,7 @@ def report(rows: list[dict], scales: list[float], strategy: str, command: str) -
         lines.append(f"| {run} | {100 * none['accuracy']:.1f} | " if none else f"| {run} | |")
         lines[-1] += " | ".join(
             f"{100 * c['accuracy']:.1f} ({100 * c['recognition']:.1f} / {c['confidence']:.2f} / "
-            f"{np.mean(c['rms_ratio']):.3f} / {c.get('max_abs_band_db', float('nan')):.1f} dB / "
+            f"{np.mean(c['rms_ratio']):.3f} / {c['max_abs_band_db']:.1f} dB / "
             f"{c['generate_seconds']:.0f} s)" if c else ""
             for c in cells) + " |"
     complete = [run for run in runs if all((run, s) in by for s in [None, *scales])]
@@ -105,7 +109,7 @@ def report(rows: list[dict], scales: list[float], strategy: str, command: str) -
                   "|---|---|---|---|---|---|",
                   f"| none | {100 * mean('accuracy', None):.1f} | | | | |"]
         def bands(s: float) -> str:
-            return ", ".join(f"{d:+.2f}" for d in np.mean([by[(run, s)].get("band_db", [np.nan])
+            return ", ".join(f"{d:+.2f}" for d in np.mean([by[(run, s)]["band_db"]
                                                            for run in complete], 0))
         lines += [f"| {s:g} | {100 * mean('accuracy', s):.1f} | "
                   f"{100 * mean('recognition', s):.1f} | {mean('confidence', s):.3f} | "
@@ -136,7 +140,7 @@ def main() -> int:
     for run in args.runs:
         if not (run / "generator" / "ema.safetensors").is_file():
             parser.error(f"{run}: no trained semantic generator (generator/ema.safetensors)")
-    overrides = "-".join(o.split("=", 1)[1] for o in args.overrides) or "default"
+    overrides = overrides_label(args.overrides)
     tasks = {}
     for run in args.runs:
         for scale in [None, *args.scales]:
